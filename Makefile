@@ -1,0 +1,36 @@
+# Two commands set up a fresh machine: `make run` and `make test`. Everything a test needs is installed here.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint bench bench-short soak soak-short clean
+
+# Runtime only: what `make run` needs.
+$(BIN)/connectionpool-webhook: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# Test and lint tools on top.
+$(VENV)/.dev: $(BIN)/connectionpool-webhook
+	$(BIN)/pip install --quiet -e '.[test,lint]'
+	touch $@
+
+# Debian packages the suite drives: wrk (benchmark load generator).
+.apt-deps:
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+
+run: $(BIN)/connectionpool-webhook
+	$(BIN)/connectionpool-webhook serve --log-format text
+
+test: $(VENV)/.dev .apt-deps
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check webhook tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

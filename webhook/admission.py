@@ -1,0 +1,175 @@
+"""The AdmissionReview protocol (admission.k8s.io v1 and v1beta1), independent of any resource.
+
+Decode the body once, check the envelope, hand a small :class:`Request` to a handler, and encode its
+:class:`Response` in the version that was sent. Handlers build answers with :func:`allowed`, :func:`patched` and
+:func:`invalid`; validation errors become an API ``Status`` in :func:`invalid` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.fielderrors import FieldError
+
+API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
+
+
+class BadReview(ValueError):
+    """The body is not a usable AdmissionReview; the message says what is wrong, in one line."""
+
+
+@dataclass(slots=True)
+class Request:
+    """The parts of ``AdmissionReview.request`` that handlers, logs and metrics read."""
+
+    api_version: str
+    uid: str
+    operation: str
+    object: dict[str, Any] | None
+    name: str = ""
+    namespace: str = ""
+    dry_run: bool = False
+    username: str = ""
+
+
+@dataclass(slots=True)
+class Response:
+    allowed: bool
+    status: dict[str, Any] | None = None
+    patch: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: int = 0
+
+
+Handler = Callable[[Request], Response]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity literals; invalid UTF-8, absurd nesting or digits become :class:`BadReview`."""
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        raise BadReview("body is not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits, NaN
+        raise BadReview(f"body is not valid JSON: {exc}") from None
+
+
+def _optional(container: dict[str, Any], key: str, kind: type, path: str) -> Any:
+    value = container.get(key)
+    if value is not None and type(value) is not kind:
+        raise BadReview(f"{path}.{key}: must be of type {_TYPE_NAMES[kind]}")
+    return value
+
+
+_TYPE_NAMES = {str: "string", bool: "boolean", dict: "object"}
+
+
+def decode(body: bytes) -> Request:
+    """Parse and check an AdmissionReview; raise :class:`BadReview` if it cannot be answered."""
+    review = parse_json(body)
+    if type(review) is not dict:
+        raise BadReview("body must be a JSON object (an AdmissionReview)")
+    api_version = review.get("apiVersion")
+    if api_version not in API_VERSIONS:
+        if api_version is None:
+            raise BadReview("apiVersion: Required value")
+        raise BadReview(f"apiVersion: must be one of {', '.join(API_VERSIONS)}")
+    if review.get("kind") != "AdmissionReview":
+        raise BadReview('kind: must be "AdmissionReview"')
+    request = review.get("request")
+    if type(request) is not dict:
+        raise BadReview("request: Required value" if request is None else "request: must be of type object")
+    uid = _optional(request, "uid", str, "request")
+    if not uid:
+        raise BadReview("request.uid: Required value")
+    operation = _optional(request, "operation", str, "request")
+    if not operation:
+        raise BadReview("request.operation: Required value")
+    obj = _optional(request, "object", dict, "request")
+    if obj is None and operation in ("CREATE", "UPDATE"):
+        raise BadReview(f"request.object: Required value for {operation}")
+    user = _optional(request, "userInfo", dict, "request") or {}
+    return Request(
+        api_version=api_version,
+        uid=uid,
+        operation=operation,
+        object=obj,
+        name=_optional(request, "name", str, "request") or "",
+        namespace=_optional(request, "namespace", str, "request") or "",
+        dry_run=bool(_optional(request, "dryRun", bool, "request")),
+        username=_optional(user, "username", str, "request.userInfo") or "",
+    )
+
+
+def encode(request: Request, response: Response) -> bytes:
+    """The AdmissionReview answer, in the apiVersion the request came in."""
+    answer: dict[str, Any] = {"uid": request.uid, "allowed": response.allowed}
+    if response.status is not None:
+        answer["status"] = response.status
+    if response.patch:
+        answer["patchType"] = "JSONPatch"
+        answer["patch"] = base64.b64encode(_dumps(response.patch)).decode("ascii")
+    if response.warnings:
+        answer["warnings"] = response.warnings
+    return _dumps({"apiVersion": request.api_version, "kind": "AdmissionReview", "response": answer})
+
+
+def allowed(warnings: Sequence[str] = ()) -> Response:
+    return Response(allowed=True, warnings=list(warnings))
+
+
+def patched(patch: list[dict[str, Any]], warnings: Sequence[str] = ()) -> Response:
+    return Response(allowed=True, patch=patch, warnings=list(warnings))
+
+
+def invalid(group: str, kind: str, name: str, errors: Sequence[FieldError]) -> Response:
+    """Deny with the Status the apiserver itself returns for invalid objects, so kubectl prints it natively."""
+    messages = [str(e) for e in errors]
+    summary = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
+    status = {
+        "metadata": {},
+        "status": "Failure",
+        "message": f'{kind}.{group} "{name}" is invalid: {summary}',
+        "reason": "Invalid",
+        "details": {
+            "name": name,
+            "group": group,
+            "kind": kind,
+            "causes": [{"reason": e.type.reason, "message": e.body(), "field": e.field} for e in errors],
+        },
+        "code": 422,
+    }
+    return Response(allowed=False, status=status, errors=len(errors))
+
+
+def errored(message: str) -> Response:
+    """A handler failed: deny with code 500 inside a well-formed answer, never an HTTP 500 or a traceback."""
+    status = {"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError", "code": 500}
+    return Response(allowed=False, status=status)
+
+
+def failure_status(code: int, reason: str, message: str) -> bytes:
+    """A ``meta/v1`` Status body for HTTP-level errors (400, 413, 415...)."""
+    return _dumps(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        }
+    )
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()

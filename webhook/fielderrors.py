@@ -1,0 +1,129 @@
+"""Validation errors as values, in the vocabulary of Kubernetes' ``apimachinery/pkg/util/validation/field``.
+
+Every check produces :class:`FieldError` values; they are turned into an API ``Status`` in exactly one place
+(:func:`webhook.admission.invalid_status`), which is what lets kubectl print them like native validation.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+# Bad values longer than this are shortened in messages: a 7 MiB string must not come back 7 MiB long.
+MAX_SHOWN_VALUE = 256
+
+
+class ErrorType(enum.Enum):
+    """The error types kubectl knows, with the cause ``reason`` and message prefix the apiserver uses."""
+
+    REQUIRED = ("FieldValueRequired", "Required value")
+    TOO_LONG = ("FieldValueTooLong", "Too long")
+    NOT_SUPPORTED = ("FieldValueNotSupported", "Unsupported value")
+    TYPE_INVALID = ("FieldValueTypeInvalid", "Invalid value")
+    INVALID = ("FieldValueInvalid", "Invalid value")
+
+    def __init__(self, reason: str, prefix: str) -> None:
+        self.reason = reason
+        self.prefix = prefix
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    type: ErrorType
+    field: str
+    detail: str = ""
+    bad_value: Any = None
+    show_value: bool = False
+
+    def body(self) -> str:
+        """The message without the field path: what Kubernetes puts in a Status cause."""
+        text = self.type.prefix
+        if self.show_value:
+            text += ": " + format_value(self.bad_value)
+        if self.detail:
+            text += ": " + self.detail
+        return text
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.body()}"
+
+
+def required(field: str, detail: str = "") -> FieldError:
+    return FieldError(ErrorType.REQUIRED, field, detail)
+
+
+def too_long(field: str, max_length: int) -> FieldError:
+    return FieldError(ErrorType.TOO_LONG, field, f"may not be more than {max_length} characters")
+
+
+def not_supported(field: str, value: Any, supported: tuple[str, ...]) -> FieldError:
+    detail = "supported values: " + ", ".join(go_quote(s) for s in supported)
+    return FieldError(ErrorType.NOT_SUPPORTED, field, detail, value, show_value=True)
+
+
+def type_invalid(field: str, value: Any, expected: str) -> FieldError:
+    # Worded as kube-openapi words it: the bad "value" is the JSON type that was found.
+    found = json_type(value)
+    detail = f"{field} in body must be of type {expected}: {go_quote(found)}"
+    return FieldError(ErrorType.TYPE_INVALID, field, detail, found, show_value=True)
+
+
+def invalid(field: str, value: Any, detail: str) -> FieldError:
+    return FieldError(ErrorType.INVALID, field, detail, value, show_value=True)
+
+
+def json_type(value: Any) -> str:
+    """The OpenAPI type name of a decoded JSON value, as kube-openapi reports it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def format_value(value: Any) -> str:
+    """Render a bad value the way Kubernetes' field errors do: strings quoted, scalars bare."""
+    if isinstance(value, str):
+        if len(value) > MAX_SHOWN_VALUE:
+            return go_quote(value[:MAX_SHOWN_VALUE]) + f"...({len(value) - MAX_SHOWN_VALUE} more characters)"
+        return go_quote(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json_type(value)
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+            "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote(text: str) -> str:
+    """Quote like Go's ``%q`` (strconv.Quote), which is how the apiserver quotes values in messages."""
+    out = ['"']
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            code = ord(ch)
+            if code < 0x80:
+                out.append(f"\\x{code:02x}")
+            elif code <= 0xFFFF:
+                out.append(f"\\u{code:04x}")
+            else:
+                out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)

@@ -1,0 +1,34 @@
+"""The two admission webhooks: ConnectionPool rules on one side, the AdmissionReview protocol on the other."""
+
+from __future__ import annotations
+
+from webhook import admission, connectionpool
+from webhook.admission import Request, Response
+
+# Operations that carry an object to judge; DELETE and CONNECT are always allowed.
+JUDGED = ("CREATE", "UPDATE")
+
+
+def validate(request: Request) -> Response:
+    if request.operation not in JUDGED:
+        return admission.allowed()
+    errors = connectionpool.validate(request.object)
+    if not errors:
+        return admission.allowed()
+    name = connectionpool.object_name(request.object) or request.name
+    return admission.invalid(connectionpool.GROUP, connectionpool.KIND, name, errors)
+
+
+def mutate(request: Request) -> Response:
+    """Default what can be defaulted; never deny: judging the object is ``validate``'s job."""
+    if request.operation not in JUDGED:
+        return admission.allowed()
+    defaults = connectionpool.default(request.object)
+    return admission.patched(defaults.patch, defaults.warnings)
+
+
+# Route path -> (webhook name used in metrics and logs, handler).
+WEBHOOKS: dict[str, tuple[str, admission.Handler]] = {
+    "/validate": ("validate", validate),
+    "/mutate": ("mutate", mutate),
+}

@@ -1,0 +1,120 @@
+"""A small structural schema: declare fields once, then validate against them and export them as OpenAPI.
+
+It implements the subset of a CRD's OpenAPI v3 validation that the rules need, with the apiserver's semantics:
+
+- ``null`` counts as absent: the apiserver prunes nulls of non-nullable fields before it validates.
+- integers are JSON integer literals that fit in int64 (``1.0``, ``1e3``, ``true`` and 2**63 are not), which is how
+  the apiserver's JSON decoder and kube-openapi's type check treat them.
+- lengths count Unicode code points, like Go's ``utf8.RuneCountInString``.
+- a value of the wrong type gets one type error and no further checks below it.
+- unknown fields are not errors (the apiserver prunes them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook import fielderrors as fe
+from webhook.fielderrors import FieldError
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class String:
+    description: str = ""
+    required: bool = False
+    # What Kubernetes adds after "Required value", where it says more.
+    required_detail: str = ""
+    # metadata.name: the apiserver reports "" as missing rather than as too short.
+    blank_is_missing: bool = False
+    min_length: int | None = None
+    max_length: int | None = None
+    enum: tuple[str, ...] = ()
+
+    def validate(self, value: Any, path: str, errors: list[FieldError]) -> None:
+        if type(value) is not str:
+            errors.append(fe.type_invalid(path, value, "string"))
+            return
+        if self.enum and value not in self.enum:
+            errors.append(fe.not_supported(path, value, self.enum))
+            return
+        length = len(value)
+        if self.max_length is not None and length > self.max_length:
+            errors.append(fe.too_long(path, self.max_length))
+        if self.min_length is not None and length < self.min_length:
+            errors.append(fe.invalid(path, value, f"{path} in body should be at least {self.min_length} chars long"))
+
+    def openapi(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "string"}
+        if self.description:
+            out["description"] = self.description
+        if self.enum:
+            out["enum"] = list(self.enum)
+        if self.min_length is not None:
+            out["minLength"] = self.min_length
+        if self.max_length is not None:
+            out["maxLength"] = self.max_length
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Integer:
+    description: str = ""
+    required: bool = False
+    required_detail: str = ""
+
+    def validate(self, value: Any, path: str, errors: list[FieldError]) -> None:
+        if type(value) is not int:
+            errors.append(fe.type_invalid(path, value, "integer"))
+        elif not INT64_MIN <= value <= INT64_MAX:
+            # The apiserver's decoder turns an integer beyond int64 into a float, which then fails the type check.
+            errors.append(fe.type_invalid(path, float(value), "integer"))
+
+    def openapi(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "integer", "format": "int64"}
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Object:
+    properties: dict[str, Node] = field(default_factory=dict)
+    description: str = ""
+    required: bool = False
+    required_detail: str = ""
+
+    def validate(self, value: Any, path: str, errors: list[FieldError]) -> None:
+        if type(value) is not dict:
+            errors.append(fe.type_invalid(path, value, "object"))
+            return
+        prefix = f"{path}." if path else ""
+        for name, node in self.properties.items():
+            child = value.get(name)
+            if child is None or (child == "" and isinstance(node, String) and node.blank_is_missing):
+                if node.required:
+                    errors.append(fe.required(prefix + name, node.required_detail))
+                continue
+            node.validate(child, prefix + name, errors)
+
+    def openapi(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "object"}
+        if self.description:
+            out["description"] = self.description
+        out["properties"] = {name: node.openapi() for name, node in self.properties.items()}
+        required = [name for name, node in self.properties.items() if node.required]
+        if required:
+            out["required"] = required
+        return out
+
+    def check(self, value: Any) -> list[FieldError]:
+        """Every problem with ``value``, in declaration order; an empty list means valid."""
+        errors: list[FieldError] = []
+        self.validate(value, "", errors)
+        return errors
+
+
+Node = String | Integer | Object

@@ -1,0 +1,60 @@
+"""Server settings: every ``serve`` option, its environment variable and its checks, declared once.
+
+The environment prefix is ``WEBHOOK_``, not the chart's service name: Kubernetes injects ``<SERVICE>_PORT=tcp://...``
+variables for Services in the namespace, which would clash with ``CONNECTIONPOOL_WEBHOOK_PORT``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ENV_PREFIX = "WEBHOOK_"
+MAX_BODY_BYTES = 7 * 1024 * 1024
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 or :: in a container).")
+    port: int = Field(8443, ge=1, le=65535, description="HTTPS port.")
+    tls_cert: Path | None = Field(
+        None, description="Serving certificate (PEM). Without it, self-signed dev certificates are used."
+    )
+    tls_key: Path | None = Field(None, description="Private key of the serving certificate (PEM).")
+    client_ca: Path | None = Field(
+        None, description="Require client certificates signed by this CA (PEM), e.g. the kube-apiserver's."
+    )
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field("info", description="Log level.")
+    log_format: Literal["json", "text"] = Field("json", description="json: one object per line; text: for humans.")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes sharing the port.")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Also serve /metrics over plain HTTP on this port, for scrapers."
+    )
+    tls_reload_interval: float = Field(
+        2.0, gt=0, le=3600, description="Seconds between checks of the certificate files for changes."
+    )
+    keep_alive_timeout: int = Field(
+        120, ge=1, le=3600, description="Seconds an idle connection is kept; above the apiserver's 90 s."
+    )
+    request_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds a client may take to send a request before it is cut off."
+    )
+    graceful_timeout: int = Field(
+        25, ge=0, le=3600, description="Seconds to finish in-flight requests after SIGTERM."
+    )
+    dev_certs_dir: Path = Field(
+        Path("certs/dev"), description="Where the self-signed dev certificates are kept when no --tls-cert is given."
+    )
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key must be given together")
+        return self
+
+    @staticmethod
+    def env_name(field: str) -> str:
+        return ENV_PREFIX + field.upper()
