@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-short soak soak-short clean
+.PHONY: run test lint bench soak clean .apt-deps
 
 # Runtime only: what `make run` needs.
 $(BIN)/connectionpool-webhook: pyproject.toml
@@ -27,6 +27,14 @@ run: $(BIN)/connectionpool-webhook
 
 test: $(VENV)/.dev .apt-deps
 	$(BIN)/python -m pytest -q
+
+# Full benchmark (figures, JSON and PNG under bench/results/); the suite runs a short form.
+bench: $(VENV)/.dev .apt-deps
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
+# Soak under faults, 5 minutes by default; the suite runs a short form.
+soak: $(VENV)/.dev .apt-deps
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check webhook tests

@@ -17,7 +17,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi import Response as HTTPResponse
 
-from webhook import __version__, admission, handlers, models
+from webhook import __version__, admission, models
+from webhook.handlers import WEBHOOKS, Webhook
 from webhook.settings import MAX_BODY_BYTES, Settings
 from webhook.tls import CertWatcher
 
@@ -69,7 +70,7 @@ async def read_body(scope: Scope, receive: Receive, timeout: float) -> bytes:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone
-            chunk = message.get("body", b"")
+            chunk: bytes = message.get("body", b"")
             if not message.get("more_body", False) and not chunks:
                 if len(chunk) > MAX_BODY_BYTES:  # only reachable without a Content-Length
                     raise Refused(413, "RequestEntityTooLarge", f"body is larger than {MAX_BODY_BYTES} bytes")
@@ -82,7 +83,7 @@ async def read_body(scope: Scope, receive: Receive, timeout: float) -> bytes:
                 return b"".join(chunks)
 
 
-def answer(body: bytes, webhook: str, handler: admission.Handler) -> tuple[int, bytes]:
+def answer(body: bytes, webhook: Webhook) -> tuple[int, bytes]:
     """Decode, judge and encode one AdmissionReview: (HTTP status, response body)."""
     started = time.perf_counter()
     try:
@@ -90,9 +91,9 @@ def answer(body: bytes, webhook: str, handler: admission.Handler) -> tuple[int, 
     except admission.BadReview as exc:
         return 400, admission.failure_status(400, "BadRequest", str(exc))
     try:
-        response = handler(request)
+        response = webhook.handler(request)
     except Exception:
-        log.exception("handler failed", extra={"fields": {"uid": request.uid, "webhook": webhook}})
+        log.exception("handler failed", extra={"fields": {"uid": request.uid, "webhook": webhook.name}})
         response = admission.errored("internal error while reviewing the object; see the webhook's logs")
     encoded = admission.encode(request, response)
     if log.isEnabledFor(logging.INFO):
@@ -100,7 +101,7 @@ def answer(body: bytes, webhook: str, handler: admission.Handler) -> tuple[int, 
             "admission review",
             extra={"fields": {
                 "uid": request.uid,
-                "webhook": webhook,
+                "webhook": webhook.name,
                 "operation": request.operation,
                 "namespace": request.namespace,
                 "name": request.name,
@@ -127,8 +128,7 @@ async def respond(send: Send, status: int, body: bytes, close: bool = False) -> 
     await send({"type": "http.response.body", "body": body})
 
 
-async def review(scope: Scope, receive: Receive, send: Send, webhook: str, handler: admission.Handler,
-                 timeout: float) -> None:
+async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook, timeout: float) -> None:
     """One webhook call, start to finish; every outcome is an answer, never an exception."""
     try:
         body = await read_body(scope, receive, timeout)
@@ -145,7 +145,7 @@ async def review(scope: Scope, receive: Receive, send: Send, webhook: str, handl
     except ValueError:  # Content-Length that is not a number
         await respond(send, 400, admission.failure_status(400, "BadRequest", "invalid Content-Length"), close=True)
         return
-    status, encoded = answer(body, webhook, handler)
+    status, encoded = answer(body, webhook)
     await respond(send, status, encoded)
 
 
@@ -158,9 +158,9 @@ class AdmissionFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            route = handlers.WEBHOOKS.get(scope["path"])
-            if route is not None:
-                await review(scope, receive, send, route[0], route[1], self.request_timeout)
+            webhook = WEBHOOKS.get(scope["path"])
+            if webhook is not None:
+                await review(scope, receive, send, webhook, self.request_timeout)
                 return
         await self.app(scope, receive, send)
 
@@ -211,14 +211,15 @@ def create_app(settings: Settings | None = None, certs: CertWatcher | None = Non
 
     api.openapi = openapi_with_request_models  # type: ignore[method-assign]
 
-    def route(path: str, webhook: str, handler: admission.Handler, summary: str) -> None:
+    def route(path: str, summary: str) -> None:
+        webhook = WEBHOOKS[path]
         async def endpoint(request: Request) -> HTTPResponse:
             replies: list[Message] = []
 
             async def collect(message: Message) -> None:
                 replies.append(message)
 
-            await review(request.scope, request.receive, collect, webhook, handler, settings.request_timeout)
+            await review(request.scope, request.receive, collect, webhook, settings.request_timeout)
             if not replies:
                 return HTTPResponse(status_code=400)
             return HTTPResponse(replies[1]["body"], replies[0]["status"], media_type="application/json")
@@ -226,8 +227,8 @@ def create_app(settings: Settings | None = None, certs: CertWatcher | None = Non
         api.add_api_route(path, endpoint, methods=["POST"], summary=summary, openapi_extra=_REVIEW_DOC,
                           responses=_RESPONSES, response_class=HTTPResponse)
 
-    route("/validate", "validate", handlers.validate, "Validate a ConnectionPool (validating webhook)")
-    route("/mutate", "mutate", handlers.mutate, "Default a ConnectionPool (mutating webhook)")
+    route("/validate", "Validate a ConnectionPool (validating webhook)")
+    route("/mutate", "Default a ConnectionPool (mutating webhook)")
 
     @api.get("/healthz", summary="Liveness: the process is serving")
     async def healthz() -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from webhook import admission, connectionpool
 from webhook.admission import Request, Response
 
@@ -27,8 +29,13 @@ def mutate(request: Request) -> Response:
     return admission.patched(defaults.patch, defaults.warnings)
 
 
-# Route path -> (webhook name used in metrics and logs, handler).
-WEBHOOKS: dict[str, tuple[str, admission.Handler]] = {
-    "/validate": ("validate", validate),
-    "/mutate": ("mutate", mutate),
+class Webhook(NamedTuple):
+    name: str  # as it appears in metrics and logs
+    handler: admission.Handler
+
+
+# Route path -> webhook.
+WEBHOOKS: dict[str, Webhook] = {
+    "/validate": Webhook("validate", validate),
+    "/mutate": Webhook("mutate", mutate),
 }

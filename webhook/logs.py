@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 
-
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

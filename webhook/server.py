@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import logging.config
+import signal
 import sys
 
 import uvicorn
@@ -35,7 +36,8 @@ def certificate_files(settings: Settings) -> Settings:
 
 
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
-    assert settings.tls_cert is not None and settings.tls_key is not None
+    assert settings.tls_cert is not None
+    assert settings.tls_key is not None
     watcher = CertWatcher(settings.tls_cert, settings.tls_key, settings.client_ca, settings.tls_reload_interval)
     return uvicorn.Config(
         # A factory, so each worker process builds its own app around its own copy of the watcher.
@@ -64,13 +66,18 @@ def serve(settings: Settings) -> None:
     config = uvicorn_config(settings)
     try:
         # Fail fast, in the parent, on a certificate that cannot be loaded.
-        config.ssl_context_factory(config, None)  # type: ignore[misc]
+        watcher = config.ssl_context_factory
+        assert isinstance(watcher, CertWatcher)
+        watcher.context  # noqa: B018 - loading it is the check
     except (OSError, ValueError) as exc:
         log.error("cannot load the serving certificate: %s", exc)
         sys.exit(1)
     if settings.workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return
+    # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal; exit 0 then, not -15, so the pod
+    # ends as Completed rather than Error.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = uvicorn.Server(config)
     server.run()
     if not server.started:

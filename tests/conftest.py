@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Client, ServerProcess, make_certs
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA and serving certificate for connectionpool-webhook.webhooks.svc, made by our `certs` command."""
+    return make_certs(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def server(pki: Path) -> Iterator[ServerProcess]:
+    """One real server process on loopback, shared by the tests that only send requests."""
+    proc = ServerProcess(pki, "--log-format", "json").wait_ready()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> Iterator[Client]:
+    c = server.client()
+    yield c
+    c.close()
