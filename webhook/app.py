@@ -1,4 +1,4 @@
-"""The HTTP application: FastAPI for routes, health and docs, with a raw ASGI fast path for the two webhooks.
+"""The HTTP application: FastAPI for routes, health, metrics and docs, with a raw ASGI fast path for the webhooks.
 
 The fast path answers ``POST /validate`` and ``POST /mutate`` before FastAPI's routing, request and response
 machinery, which would otherwise cost more than the admission work itself. FastAPI still declares both routes
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
@@ -17,9 +18,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi import Response as HTTPResponse
 
-from webhook import __version__, admission, models
+from webhook import __version__, admission, metrics, models
 from webhook.handlers import WEBHOOKS, Webhook
-from webhook.settings import MAX_BODY_BYTES, Settings
+from webhook.settings import MAX_BODY_BYTES
 from webhook.tls import CertWatcher
 
 log = logging.getLogger("webhook.admission")
@@ -28,7 +29,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class ClientGone(Exception):
@@ -36,9 +36,14 @@ class ClientGone(Exception):
 
 
 class Refused(Exception):
+    """Refused at the HTTP level, before any AdmissionReview was read."""
+
     def __init__(self, code: int, reason: str, message: str) -> None:
         super().__init__(message)
         self.code, self.reason, self.message = code, reason, message
+
+
+TOO_LARGE = Refused(413, "RequestEntityTooLarge", f"body is larger than {MAX_BODY_BYTES} bytes")
 
 
 def _is_json(content_type: bytes | None) -> bool:
@@ -50,8 +55,12 @@ def _is_json(content_type: bytes | None) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
-async def read_body(scope: Scope, receive: Receive, timeout: float) -> bytes:
-    """The request body, after the HTTP-level checks; raises :class:`Refused` or :class:`ClientGone`."""
+async def read_body(scope: Scope, receive: Receive) -> bytes:
+    """The request body, after the HTTP-level checks; raises :class:`Refused` or :class:`ClientGone`.
+
+    A client that stalls is cut off by the connection's request deadline (see ``webhook.server``), which ends
+    this read with a disconnect.
+    """
     content_type = content_length = None
     for key, value in scope["headers"]:
         if key == b"content-type":
@@ -62,33 +71,40 @@ async def read_body(scope: Scope, receive: Receive, timeout: float) -> bytes:
         shown = content_type.decode("latin-1") if content_type else "none"
         raise Refused(415, "UnsupportedMediaType", f"Content-Type must be application/json, got {shown}")
     if content_length is not None and int(content_length) > MAX_BODY_BYTES:
-        raise Refused(413, "RequestEntityTooLarge", f"body is larger than {MAX_BODY_BYTES} bytes")
+        raise TOO_LARGE
     chunks: list[bytes] = []
     size = 0
-    async with asyncio.timeout(timeout):
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            chunk: bytes = message.get("body", b"")
-            if not message.get("more_body", False) and not chunks:
-                if len(chunk) > MAX_BODY_BYTES:  # only reachable without a Content-Length
-                    raise Refused(413, "RequestEntityTooLarge", f"body is larger than {MAX_BODY_BYTES} bytes")
-                return chunk  # the usual case: the whole body in one message
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise Refused(413, "RequestEntityTooLarge", f"body is larger than {MAX_BODY_BYTES} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
+        more = message.get("more_body", False)
+        if not more and not chunks:
+            if len(chunk) > MAX_BODY_BYTES:  # only reachable without a Content-Length
+                raise TOO_LARGE
+            return chunk  # the usual case: the whole body in one message
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise TOO_LARGE
+        chunks.append(chunk)
+        if not more:
+            return b"".join(chunks)
 
 
-def answer(body: bytes, webhook: Webhook) -> tuple[int, bytes]:
-    """Decode, judge and encode one AdmissionReview: (HTTP status, response body)."""
-    started = time.perf_counter()
+def _decision(response: admission.Response) -> str:
+    if response.allowed:
+        return "patched" if response.patch else "allowed"
+    return "error" if response.status is not None and response.status.get("code") == 500 else "denied"
+
+
+def answer(body: bytes, webhook: Webhook, started: float) -> tuple[int, bytes]:
+    """Decode, judge and encode one AdmissionReview, and account for it: (HTTP status, response body)."""
     try:
         request = admission.decode(body)
     except admission.BadReview as exc:
+        log.info("refused", extra={"fields": {"webhook": webhook.name, "code": 400, "error": str(exc)}})
+        metrics.observe(webhook.name, "unknown", "error", 400, started)
         return 400, admission.failure_status(400, "BadRequest", str(exc))
     try:
         response = webhook.handler(request)
@@ -96,23 +112,23 @@ def answer(body: bytes, webhook: Webhook) -> tuple[int, bytes]:
         log.exception("handler failed", extra={"fields": {"uid": request.uid, "webhook": webhook.name}})
         response = admission.errored("internal error while reviewing the object; see the webhook's logs")
     encoded = admission.encode(request, response)
+    decision = _decision(response)
+    metrics.observe(webhook.name, request.operation, decision, 200, started)
     if log.isEnabledFor(logging.INFO):
-        log.info(
-            "admission review",
-            extra={"fields": {
-                "uid": request.uid,
-                "webhook": webhook.name,
-                "operation": request.operation,
-                "namespace": request.namespace,
-                "name": request.name,
-                "user": request.username,
-                "dryRun": request.dry_run,
-                "allowed": response.allowed,
-                "errors": response.errors,
-                "patchOps": len(response.patch),
-                "latencyMs": round((time.perf_counter() - started) * 1000, 3),
-            }},
-        )
+        # What was decided about which object, by whom; never the object's contents.
+        log.info("admission review", extra={"fields": {
+            "uid": request.uid,
+            "webhook": webhook.name,
+            "operation": request.operation,
+            "namespace": request.namespace,
+            "name": request.name,
+            "user": request.username,
+            "dryRun": request.dry_run,
+            "decision": decision,
+            "errors": response.errors,
+            "patchOps": len(response.patch),
+            "latencyMs": round((time.perf_counter() - started) * 1000, 3),
+        }})
     return 200, encoded
 
 
@@ -128,39 +144,43 @@ async def respond(send: Send, status: int, body: bytes, close: bool = False) -> 
     await send({"type": "http.response.body", "body": body})
 
 
-async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook, timeout: float) -> None:
-    """One webhook call, start to finish; every outcome is an answer, never an exception."""
+async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook) -> None:
+    """One webhook call, start to finish; every outcome is an answer (or a client gone), never an exception."""
+    started = time.perf_counter()
+    in_flight = metrics.IN_FLIGHT.labels(webhook.name)
+    in_flight.inc()
     try:
-        body = await read_body(scope, receive, timeout)
-    except ClientGone:
-        return
-    except Refused as exc:
-        # The rest of a refused body is not read: close instead of draining it.
-        await respond(send, exc.code, admission.failure_status(exc.code, exc.reason, exc.message), close=True)
-        return
-    except TimeoutError:
-        message = f"request body not received within {timeout:g}s"
-        await respond(send, 408, admission.failure_status(408, "Timeout", message), close=True)
-        return
-    except ValueError:  # Content-Length that is not a number
-        await respond(send, 400, admission.failure_status(400, "BadRequest", "invalid Content-Length"), close=True)
-        return
-    status, encoded = answer(body, webhook)
-    await respond(send, status, encoded)
+        try:
+            body = await read_body(scope, receive)
+        except ClientGone:
+            metrics.observe(webhook.name, "unknown", "error", 499, started)
+            return
+        except (Refused, ValueError) as exc:
+            refused = exc if isinstance(exc, Refused) else Refused(400, "BadRequest", "invalid Content-Length")
+            log.info("refused", extra={"fields": {"webhook": webhook.name, "code": refused.code,
+                                                  "error": refused.message}})
+            metrics.observe(webhook.name, "unknown", "error", refused.code, started)
+            # The rest of a refused body is not read: close instead of draining it.
+            body = admission.failure_status(refused.code, refused.reason, refused.message)
+            await respond(send, refused.code, body, close=True)
+            return
+        status, encoded = answer(body, webhook, started)
+        await respond(send, status, encoded)
+    finally:
+        in_flight.dec()
 
 
 class AdmissionFastPath:
     """ASGI app in front of FastAPI that takes the two webhook routes directly."""
 
-    def __init__(self, app: FastAPI, request_timeout: float) -> None:
+    def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.request_timeout = request_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             webhook = WEBHOOKS.get(scope["path"])
             if webhook is not None:
-                await review(scope, receive, send, webhook, self.request_timeout)
+                await review(scope, receive, send, webhook)
                 return
         await self.app(scope, receive, send)
 
@@ -175,21 +195,25 @@ _REVIEW_DOC: dict[str, Any] = {
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": models.AdmissionReviewResponse, "description": "The review, answered."},
     400: {"model": models.Status, "description": "Not a usable AdmissionReview."},
-    408: {"model": models.Status, "description": "The body did not arrive in time."},
     413: {"model": models.Status, "description": "Body over 7 MiB."},
     415: {"model": models.Status, "description": "Not JSON."},
 }
 
 
-def create_app(settings: Settings | None = None, certs: CertWatcher | None = None) -> AdmissionFastPath:
-    settings = settings or Settings()
+def create_app(certs: CertWatcher | None = None) -> AdmissionFastPath:
+    """The ASGI application. ``certs`` is the process's certificate watcher, when serving TLS."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        watcher = asyncio.create_task(certs.watch()) if certs is not None else None
+        watcher = None
+        if certs is not None:
+            certs.on_reload.append(lambda ok: metrics.certificate_loaded(ok, certs.not_after_timestamp))
+            metrics.CERT_EXPIRY.set(certs.not_after_timestamp or 0)
+            watcher = asyncio.create_task(certs.watch())
         yield
         if watcher is not None:
             watcher.cancel()
+        metrics.process_exited(os.getpid())
 
     api = FastAPI(
         title="connectionpool-webhook",
@@ -213,13 +237,14 @@ def create_app(settings: Settings | None = None, certs: CertWatcher | None = Non
 
     def route(path: str, summary: str) -> None:
         webhook = WEBHOOKS[path]
+
         async def endpoint(request: Request) -> HTTPResponse:
             replies: list[Message] = []
 
             async def collect(message: Message) -> None:
                 replies.append(message)
 
-            await review(request.scope, request.receive, collect, webhook, settings.request_timeout)
+            await review(request.scope, request.receive, collect, webhook)
             if not replies:
                 return HTTPResponse(status_code=400)
             return HTTPResponse(replies[1]["body"], replies[0]["status"], media_type="application/json")
@@ -241,4 +266,8 @@ def create_app(settings: Settings | None = None, certs: CertWatcher | None = Non
             return HTTPResponse(body, 503, media_type="application/json")
         return HTTPResponse(b'{"status":"ok"}', 200, media_type="application/json")
 
-    return AdmissionFastPath(api, settings.request_timeout)
+    @api.get("/metrics", summary="Prometheus metrics", response_class=HTTPResponse)
+    async def prometheus_metrics() -> HTTPResponse:
+        return HTTPResponse(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+    return AdmissionFastPath(api)

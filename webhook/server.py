@@ -1,22 +1,71 @@
-"""Running the app under uvicorn: TLS from :class:`CertWatcher`, keep-alive, graceful shutdown, workers."""
+"""Running the app under uvicorn: TLS from :class:`CertWatcher`, deadlines, graceful shutdown, workers, metrics port."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import logging.config
+import os
 import signal
 import sys
+import tempfile
+from pathlib import Path
+from typing import Any
 
 import uvicorn
+from prometheus_client import start_http_server
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
-from webhook import certs, logs
+from webhook import certs, logs, metrics
 from webhook.app import create_app
 from webhook.settings import Settings
 from webhook.tls import CertWatcher
 
 log = logging.getLogger("webhook.server")
+
+
+class DeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol, plus deadlines so stalled clients cannot hold a connection forever.
+
+    uvicorn arms its idle timer only after a response, and any byte cancels it: a client that connects and sends
+    nothing, or part of a request, would be kept indefinitely. Here a new connection gets the idle timeout, and
+    each request must arrive in full within ``request_timeout`` or the connection is closed.
+    """
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.request_timeout: float = getattr(config, "request_timeout", 10.0)
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._cancel_deadline()
+        self._deadline = self.loop.call_later(self.request_timeout, self._request_too_slow)
+
+    def on_message_complete(self) -> None:
+        self._cancel_deadline()
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadline()
+        super().connection_lost(exc)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _request_too_slow(self) -> None:
+        self._deadline = None
+        log.info("closing a connection whose request did not arrive within %ss", self.request_timeout)
+        if not self.transport.is_closing():
+            self.transport.close()
 
 
 def certificate_files(settings: Settings) -> Settings:
@@ -35,20 +84,21 @@ def certificate_files(settings: Settings) -> Settings:
     return settings.model_copy(update={"tls_cert": out / certs.CERT_FILE, "tls_key": out / certs.KEY_FILE})
 
 
-def uvicorn_config(settings: Settings) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, app_factory: Any = create_app) -> uvicorn.Config:
+    """uvicorn settings for the webhook (the benchmark's ceiling app reuses them with its own factory)."""
     assert settings.tls_cert is not None
     assert settings.tls_key is not None
     watcher = CertWatcher(settings.tls_cert, settings.tls_key, settings.client_ca, settings.tls_reload_interval)
-    return uvicorn.Config(
+    config = uvicorn.Config(
         # A factory, so each worker process builds its own app around its own copy of the watcher.
-        functools.partial(create_app, settings, watcher),
+        functools.partial(app_factory, watcher),
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
         ssl_context_factory=watcher,
         loop="uvloop",
-        http="httptools",
+        http=DeadlineProtocol,
         lifespan="on",
         # Longer than the kube-apiserver keeps idle connections (90 s), so we never close one it is about to use.
         timeout_keep_alive=settings.keep_alive_timeout,
@@ -58,20 +108,43 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         server_header=False,
         proxy_headers=False,
     )
+    config.request_timeout = settings.request_timeout  # type: ignore[attr-defined]
+    return config
+
+
+def _shared_metrics_dir() -> str:
+    """A fresh multiprocess directory for prometheus-client; must be set before workers import it."""
+    path = os.environ.get(metrics.MULTIPROC_ENV)
+    if path:
+        for stale in Path(path).glob("*.db"):
+            stale.unlink()
+    else:
+        path = tempfile.mkdtemp(prefix="connectionpool-webhook-metrics-")
+        os.environ[metrics.MULTIPROC_ENV] = path
+    return path
+
+
+def _start_metrics_port(settings: Settings) -> None:
+    if settings.metrics_port is None:
+        return
+    start_http_server(settings.metrics_port, addr=settings.host, registry=metrics.exposed_registry())
+    log.info("serving /metrics over plain HTTP on %s:%s", settings.host, settings.metrics_port)
 
 
 def serve(settings: Settings) -> None:
     logging.config.dictConfig(logs.config(settings.log_level, settings.log_format))
     settings = certificate_files(settings)
+    if settings.workers > 1:
+        _shared_metrics_dir()
     config = uvicorn_config(settings)
+    watcher = config.ssl_context_factory
+    assert isinstance(watcher, CertWatcher)
     try:
-        # Fail fast, in the parent, on a certificate that cannot be loaded.
-        watcher = config.ssl_context_factory
-        assert isinstance(watcher, CertWatcher)
-        watcher.context  # noqa: B018 - loading it is the check
+        watcher.context  # noqa: B018 - fail fast, in the parent, on a certificate that cannot be loaded
     except (OSError, ValueError) as exc:
         log.error("cannot load the serving certificate: %s", exc)
         sys.exit(1)
+    _start_metrics_port(settings)
     if settings.workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return

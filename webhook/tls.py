@@ -52,6 +52,10 @@ class CertWatcher:
         return state
 
     @property
+    def not_after_timestamp(self) -> float | None:
+        return self.not_after.timestamp() if self.not_after is not None else None
+
+    @property
     def ready(self) -> bool:
         return self._context is not None
 
