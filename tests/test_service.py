@@ -166,7 +166,9 @@ BAD_REVIEWS: list[tuple[bytes, str]] = [
     (b'{"kind":"Pod","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","operation":"DELETE"}}', "kind"),
     (b'{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u","operation":"DELETE",'
      b'"dryRun":"yes"}}', "request.dryRun: must be of type boolean"),
-    (b'{"a": NaN}', "NaN is not valid JSON"),
+    (b'{"a": NaN}', "not valid JSON"),
+    (b'{"a": Infinity}', "not valid JSON"),
+    (b'{"a": "\\ud800"}', "not valid JSON"),
     (b'{"a": 1' + b"0" * 5000 + b"}", "not valid JSON"),
     (b"[" * 100_000, "not valid JSON"),
     (b'{"a": "\xff"}', "not valid JSON"),

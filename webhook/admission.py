@@ -8,10 +8,11 @@ Decode the body once, check the envelope, hand a small :class:`Request` to a han
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from webhook.fielderrors import FieldError
 
@@ -48,17 +49,16 @@ class Response:
 Handler = Callable[[Request], Response]
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json(body: bytes) -> Any:
-    """Strict JSON: no NaN/Infinity literals; invalid UTF-8, absurd nesting or digits become :class:`BadReview`."""
+    """Strict JSON (RFC 8259) as the apiserver's decoder reads it, else :class:`BadReview`.
+
+    orjson keeps integer literals as ints (so ``1.0`` stays a float, as in Go), turns integers beyond 64 bits into
+    floats (which then fail an integer check, as in Go), and refuses NaN/Infinity, invalid UTF-8, lone surrogates
+    (Go's encoder never writes them) and nesting deeper than 1024.
+    """
     try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except RecursionError:
-        raise BadReview("body is not valid JSON: nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits, NaN
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise BadReview(f"body is not valid JSON: {exc}") from None
 
 
@@ -132,7 +132,8 @@ def patched(patch: list[dict[str, Any]], warnings: Sequence[str] = ()) -> Respon
 
 def invalid(group: str, kind: str, name: str, errors: Sequence[FieldError]) -> Response:
     """Deny with the Status the apiserver itself returns for invalid objects, so kubectl prints it natively."""
-    messages = [str(e) for e in errors]
+    bodies = [e.body() for e in errors]
+    messages = [f"{e.field}: {body}" for e, body in zip(errors, bodies, strict=True)]
     summary = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
     status = {
         "metadata": {},
@@ -143,7 +144,10 @@ def invalid(group: str, kind: str, name: str, errors: Sequence[FieldError]) -> R
             "name": name,
             "group": group,
             "kind": kind,
-            "causes": [{"reason": e.type.reason, "message": e.body(), "field": e.field} for e in errors],
+            "causes": [
+                {"reason": e.type.reason, "message": body, "field": e.field}
+                for e, body in zip(errors, bodies, strict=True)
+            ],
         },
         "code": 422,
     }
@@ -172,4 +176,4 @@ def failure_status(code: int, reason: str, message: str) -> bytes:
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+    return orjson.dumps(value)

@@ -20,6 +20,7 @@ from fastapi import Response as HTTPResponse
 
 from webhook import __version__, admission, metrics, models
 from webhook.handlers import WEBHOOKS, Webhook
+from webhook.logs import RequestLog
 from webhook.settings import MAX_BODY_BYTES
 from webhook.tls import CertWatcher
 
@@ -98,7 +99,7 @@ def _decision(response: admission.Response) -> str:
     return "error" if response.status is not None and response.status.get("code") == 500 else "denied"
 
 
-def answer(body: bytes, webhook: Webhook, started: float) -> tuple[int, bytes]:
+def answer(body: bytes, webhook: Webhook, started: float, request_log: RequestLog) -> tuple[int, bytes]:
     """Decode, judge and encode one AdmissionReview, and account for it: (HTTP status, response body)."""
     try:
         request = admission.decode(body)
@@ -114,9 +115,9 @@ def answer(body: bytes, webhook: Webhook, started: float) -> tuple[int, bytes]:
     encoded = admission.encode(request, response)
     decision = _decision(response)
     metrics.observe(webhook.name, request.operation, decision, 200, started)
-    if log.isEnabledFor(logging.INFO):
+    if request_log.enabled:
         # What was decided about which object, by whom; never the object's contents.
-        log.info("admission review", extra={"fields": {
+        request_log.write("admission review", {
             "uid": request.uid,
             "webhook": webhook.name,
             "operation": request.operation,
@@ -128,7 +129,7 @@ def answer(body: bytes, webhook: Webhook, started: float) -> tuple[int, bytes]:
             "errors": response.errors,
             "patchOps": len(response.patch),
             "latencyMs": round((time.perf_counter() - started) * 1000, 3),
-        }})
+        })
     return 200, encoded
 
 
@@ -144,10 +145,10 @@ async def respond(send: Send, status: int, body: bytes, close: bool = False) -> 
     await send({"type": "http.response.body", "body": body})
 
 
-async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook) -> None:
+async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook, request_log: RequestLog) -> None:
     """One webhook call, start to finish; every outcome is an answer (or a client gone), never an exception."""
     started = time.perf_counter()
-    in_flight = metrics.IN_FLIGHT.labels(webhook.name)
+    in_flight = metrics.in_flight(webhook.name)
     in_flight.inc()
     try:
         try:
@@ -164,7 +165,7 @@ async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook) -
             body = admission.failure_status(refused.code, refused.reason, refused.message)
             await respond(send, refused.code, body, close=True)
             return
-        status, encoded = answer(body, webhook, started)
+        status, encoded = answer(body, webhook, started, request_log)
         await respond(send, status, encoded)
     finally:
         in_flight.dec()
@@ -173,14 +174,15 @@ async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook) -
 class AdmissionFastPath:
     """ASGI app in front of FastAPI that takes the two webhook routes directly."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, request_log: RequestLog) -> None:
         self.app = app
+        self.request_log = request_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             webhook = WEBHOOKS.get(scope["path"])
             if webhook is not None:
-                await review(scope, receive, send, webhook)
+                await review(scope, receive, send, webhook, self.request_log)
                 return
         await self.app(scope, receive, send)
 
@@ -202,17 +204,19 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def create_app(certs: CertWatcher | None = None) -> AdmissionFastPath:
     """The ASGI application. ``certs`` is the process's certificate watcher, when serving TLS."""
+    request_log = RequestLog(log)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        watcher = None
+        tasks = [asyncio.create_task(request_log.run())]
         if certs is not None:
             certs.on_reload.append(lambda ok: metrics.certificate_loaded(ok, certs.not_after_timestamp))
             metrics.CERT_EXPIRY.set(certs.not_after_timestamp or 0)
-            watcher = asyncio.create_task(certs.watch())
+            tasks.append(asyncio.create_task(certs.watch()))
         yield
-        if watcher is not None:
-            watcher.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         metrics.process_exited(os.getpid())
 
     api = FastAPI(
@@ -244,7 +248,7 @@ def create_app(certs: CertWatcher | None = None) -> AdmissionFastPath:
             async def collect(message: Message) -> None:
                 replies.append(message)
 
-            await review(request.scope, request.receive, collect, webhook)
+            await review(request.scope, request.receive, collect, webhook, request_log)
             if not replies:
                 return HTTPResponse(status_code=400)
             return HTTPResponse(replies[1]["body"], replies[0]["status"], media_type="application/json")
@@ -270,4 +274,4 @@ def create_app(certs: CertWatcher | None = None) -> AdmissionFastPath:
     async def prometheus_metrics() -> HTTPResponse:
         return HTTPResponse(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
-    return AdmissionFastPath(api)
+    return AdmissionFastPath(api, request_log)

@@ -7,6 +7,7 @@ Every check produces :class:`FieldError` values; they are turned into an API ``S
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +59,12 @@ def too_long(field: str, max_length: int) -> FieldError:
 
 
 def not_supported(field: str, value: Any, supported: tuple[str, ...]) -> FieldError:
-    detail = "supported values: " + ", ".join(go_quote(s) for s in supported)
-    return FieldError(ErrorType.NOT_SUPPORTED, field, detail, value, show_value=True)
+    return FieldError(ErrorType.NOT_SUPPORTED, field, _supported(supported), value, show_value=True)
+
+
+@functools.cache
+def _supported(values: tuple[str, ...]) -> str:
+    return "supported values: " + ", ".join(go_quote(v) for v in values)
 
 
 def type_invalid(field: str, value: Any, expected: str) -> FieldError:
@@ -111,6 +116,8 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n
 
 def go_quote(text: str) -> str:
     """Quote like Go's ``%q`` (strconv.Quote), which is how the apiserver quotes values in messages."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # the usual case, without the per-character walk
     out = ['"']
     for ch in text:
         if ch in _ESCAPES:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,6 +23,7 @@ from prometheus_client import (
 from webhook import __version__
 
 PREFIX = "connectionpool_webhook"
+OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT", "unknown"})
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # The apiserver's own webhook histogram starts at 5 ms; ours must resolve what happens below that.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -70,9 +72,34 @@ BUILD_INFO = Gauge(
 BUILD_INFO.labels(__version__).set(1)
 
 
+# labels() takes a lock and hashes its arguments on every call; the label sets we use are few, so keep them.
+_requests: dict[tuple[str, str, str, int], Any] = {}
+_latency: dict[str, Any] = {}
+
+
 def observe(webhook: str, operation: str, result: str, code: int, started: float) -> None:
-    REQUESTS.labels(webhook, operation, result, str(code)).inc()
-    LATENCY.labels(webhook).observe(time.perf_counter() - started)
+    key = (webhook, operation, result, code)
+    counter = _requests.get(key)
+    if counter is None:
+        # Operations come from clients: keep the label bounded to the ones Kubernetes has.
+        if operation not in OPERATIONS:
+            key = (webhook, "unknown", result, code)
+        counter = _requests[key] = REQUESTS.labels(key[0], key[1], result, str(code))
+    counter.inc()
+    histogram = _latency.get(webhook)
+    if histogram is None:
+        histogram = _latency[webhook] = LATENCY.labels(webhook)
+    histogram.observe(time.perf_counter() - started)
+
+
+_in_flight: dict[str, Any] = {}
+
+
+def in_flight(webhook: str) -> Any:
+    gauge = _in_flight.get(webhook)
+    if gauge is None:
+        gauge = _in_flight[webhook] = IN_FLIGHT.labels(webhook)
+    return gauge
 
 
 def certificate_loaded(ok: bool, not_after: float | None) -> None:

@@ -12,6 +12,7 @@ It implements the subset of a CRD's OpenAPI v3 validation that the rules need, w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,18 +35,23 @@ class String:
     max_length: int | None = None
     enum: tuple[str, ...] = ()
 
-    def validate(self, value: Any, path: str, errors: list[FieldError]) -> None:
-        if type(value) is not str:
-            errors.append(fe.type_invalid(path, value, "string"))
-            return
-        if self.enum and value not in self.enum:
-            errors.append(fe.not_supported(path, value, self.enum))
-            return
-        length = len(value)
-        if self.max_length is not None and length > self.max_length:
-            errors.append(fe.too_long(path, self.max_length))
-        if self.min_length is not None and length < self.min_length:
-            errors.append(fe.invalid(path, value, f"{path} in body should be at least {self.min_length} chars long"))
+    def compile(self, path: str) -> Check:
+        enum = frozenset(self.enum)
+        low = self.min_length if self.min_length is not None else 0
+        high = self.max_length if self.max_length is not None else INT64_MAX
+
+        def check(value: Any, errors: list[FieldError]) -> None:
+            if type(value) is not str:
+                errors.append(fe.type_invalid(path, value, "string"))
+            elif enum and value not in enum:
+                errors.append(fe.not_supported(path, value, self.enum))
+            elif not low <= len(value) <= high:
+                if len(value) > high:
+                    errors.append(fe.too_long(path, high))
+                else:
+                    errors.append(fe.invalid(path, value, f"{path} in body should be at least {low} chars long"))
+
+        return check
 
     def openapi(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "string"}
@@ -66,12 +72,15 @@ class Integer:
     required: bool = False
     required_detail: str = ""
 
-    def validate(self, value: Any, path: str, errors: list[FieldError]) -> None:
-        if type(value) is not int:
-            errors.append(fe.type_invalid(path, value, "integer"))
-        elif not INT64_MIN <= value <= INT64_MAX:
-            # The apiserver's decoder turns an integer beyond int64 into a float, which then fails the type check.
-            errors.append(fe.type_invalid(path, float(value), "integer"))
+    def compile(self, path: str) -> Check:
+        def check(value: Any, errors: list[FieldError]) -> None:
+            if type(value) is not int:
+                errors.append(fe.type_invalid(path, value, "integer"))
+            elif not INT64_MIN <= value <= INT64_MAX:
+                # The apiserver's decoder turns an integer beyond int64 into a float, which fails the type check.
+                errors.append(fe.type_invalid(path, float(value), "integer"))
+
+        return check
 
     def openapi(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "integer", "format": "int64"}
@@ -87,18 +96,32 @@ class Object:
     required: bool = False
     required_detail: str = ""
 
-    def validate(self, value: Any, path: str, errors: list[FieldError]) -> None:
-        if type(value) is not dict:
-            errors.append(fe.type_invalid(path, value, "object"))
-            return
+    def compile(self, path: str = "") -> Check:
+        """A closure that checks values against this node; paths and sub-checks are worked out once, here."""
         prefix = f"{path}." if path else ""
-        for name, node in self.properties.items():
-            child = value.get(name)
-            if child is None or (child == "" and isinstance(node, String) and node.blank_is_missing):
-                if node.required:
-                    errors.append(fe.required(prefix + name, node.required_detail))
-                continue
-            node.validate(child, prefix + name, errors)
+        fields = [
+            (
+                name,
+                node.compile(prefix + name),
+                fe.required(prefix + name, node.required_detail) if node.required else None,
+                isinstance(node, String) and node.blank_is_missing,
+            )
+            for name, node in self.properties.items()
+        ]
+
+        def check(value: Any, errors: list[FieldError]) -> None:
+            if type(value) is not dict:
+                errors.append(fe.type_invalid(path, value, "object"))
+                return
+            for name, check_child, missing, blank_is_missing in fields:
+                child = value.get(name)
+                if child is None or (blank_is_missing and child == ""):
+                    if missing is not None:
+                        errors.append(missing)
+                else:
+                    check_child(child, errors)
+
+        return check
 
     def openapi(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "object"}
@@ -110,11 +133,7 @@ class Object:
             out["required"] = required
         return out
 
-    def check(self, value: Any) -> list[FieldError]:
-        """Every problem with ``value``, in declaration order; an empty list means valid."""
-        errors: list[FieldError] = []
-        self.validate(value, "", errors)
-        return errors
 
 
 Node = String | Integer | Object
+Check = Callable[[Any, list[FieldError]], None]
