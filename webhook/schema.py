@@ -137,3 +137,29 @@ class Object:
 
 Node = String | Integer | Object
 Check = Callable[[Any, list[FieldError]], None]
+
+
+def rules_table(root: Object) -> str:
+    """The schema as a Markdown table, one row per field: what the README shows users."""
+    rows = ["| field | type | required | rule |", "| --- | --- | --- | --- |"]
+
+    def walk(node: Object, prefix: str) -> None:
+        for name, child in node.properties.items():
+            path = prefix + name
+            kind = {String: "string", Integer: "integer (int64)", Object: "object"}[type(child)]
+            rules = []
+            if isinstance(child, String):
+                if child.enum:
+                    rules.append("one of " + ", ".join(f"`{v}`" for v in child.enum))
+                if child.max_length is not None:
+                    rules.append(f"at most {child.max_length} characters")
+                if child.min_length is not None:
+                    rules.append(f"at least {child.min_length} character{'s' if child.min_length > 1 else ''}")
+                if child.blank_is_missing:
+                    rules.append("non-empty")
+            rows.append(f"| `{path}` | {kind} | {'yes' if child.required else ''} | {'; '.join(rules)} |")
+            if isinstance(child, Object):
+                walk(child, path + ".")
+
+    walk(root, "")
+    return "\n".join(rows)
