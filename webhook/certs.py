@@ -48,6 +48,14 @@ def _validity(days: int) -> tuple[dt.datetime, dt.datetime]:
     return now - CLOCK_SKEW, now + dt.timedelta(days=days)
 
 
+def _key_usage(ca: bool) -> x509.KeyUsage:
+    """ECDSA keys only sign: a CA signs certificates and CRLs, a leaf signs handshakes."""
+    return x509.KeyUsage(
+        digital_signature=True, key_cert_sign=ca, crl_sign=ca, content_commitment=False, key_encipherment=False,
+        data_encipherment=False, key_agreement=False, encipher_only=False, decipher_only=False,
+    )
+
+
 def create_ca(common_name: str = "connectionpool-webhook-ca", days: int = 3650) -> KeyPair:
     key = ec.generate_private_key(ec.SECP256R1())
     not_before, not_after = _validity(days)
@@ -61,14 +69,7 @@ def create_ca(common_name: str = "connectionpool-webhook-ca", days: int = 3650) 
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(ca=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -100,14 +101,7 @@ def issue(
         .not_valid_before(not_before)
         .not_valid_after(min(not_after, ca.cert.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, key_cert_sign=False, crl_sign=False, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(ca=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
