@@ -37,7 +37,7 @@ soak: $(VENV)/.dev .apt-deps
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check webhook tests
+	$(BIN)/ruff check webhook tests bench
 	$(BIN)/mypy
 
 clean:

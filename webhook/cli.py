@@ -30,19 +30,28 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+def _settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Settings:
     values = {name: getattr(args, name) for name in Settings.model_fields if getattr(args, name) is not None}
     try:
-        settings = Settings.model_validate(values)
+        return Settings.model_validate(values)
     except ValidationError as exc:
         problems = "; ".join(
             f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}" if e["loc"] else e["msg"]
             for e in exc.errors()
         )
         parser.error(problems)
+
+
+def serve_settings(argv: list[str]) -> Settings:
+    """Settings from ``serve`` options (and the environment), exactly as ``connectionpool-webhook serve`` reads them."""
+    args = build_parser().parse_args(["serve", *argv])
+    return _settings(args, args.parser)
+
+
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     from webhook.server import serve  # noqa: PLC0415 - keeps `certs` and `schema` free of server imports
 
-    serve(settings)
+    serve(_settings(args, parser))
 
 
 def _certs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:

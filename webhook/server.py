@@ -131,12 +131,13 @@ def _start_metrics_port(settings: Settings) -> None:
     log.info("serving /metrics over plain HTTP on %s:%s", settings.host, settings.metrics_port)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, app_factory: Any = create_app) -> None:
+    """Run until SIGTERM. ``app_factory(certs)`` builds the ASGI app in each worker (the benchmark swaps it)."""
     logging.config.dictConfig(logs.config(settings.log_level, settings.log_format))
     settings = certificate_files(settings)
     if settings.workers > 1:
         _shared_metrics_dir()
-    config = uvicorn_config(settings)
+    config = uvicorn_config(settings, app_factory)
     watcher = config.ssl_context_factory
     assert isinstance(watcher, CertWatcher)
     try:
