@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import socket
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support import Client, ServerProcess, apply_patch, pool, reference, reference_requests, review
+from webhook.app import Refused, read_body
 
 
 def read_until_closed(sock: socket.socket) -> bytes:
@@ -271,3 +273,25 @@ def test_idle_connection_outlives_uvicorns_default_keep_alive(server: ServerProc
     assert client.post("/validate", review(pool())).status == 200
     assert client._connection().sock is sock
     client.close()
+
+
+def test_refusals_do_not_pin_earlier_requests() -> None:
+    """Each refusal is a new exception: one shared instance would grow its traceback, and the memory it pins,
+    with every oversized request."""
+    scope = {"headers": [(b"content-type", b"application/json"), (b"content-length", b"99999999")]}
+
+    async def receive() -> dict[str, object]:
+        raise AssertionError("an oversized body must not be read")
+
+    async def refusals() -> list[BaseException]:
+        seen = []
+        for _ in range(3):
+            try:
+                await read_body(scope, receive)
+            except Refused as exc:
+                seen.append(exc)
+        return seen
+
+    seen = asyncio.run(refusals())
+    assert len({id(e) for e in seen}) == 3
+    assert all(e.code == 413 for e in seen)

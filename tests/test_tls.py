@@ -195,6 +195,20 @@ def test_sigterm_finishes_the_request_in_flight(pki: Path) -> None:
     assert server.proc.wait(30) == 0
 
 
+def test_sigterm_answers_a_request_sent_on_an_idle_keep_alive_connection(pki: Path) -> None:
+    """The apiserver keeps pooled connections to a terminating pod; one may carry a request just as SIGTERM lands."""
+    server = ServerProcess(pki).wait_ready()
+    client = server.client()
+    assert client.post("/validate", review(pool())).status == 200  # now idle, kept alive
+    server.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    reply = client.post("/mutate", review(pool()))
+    assert reply.status == 200
+    assert reply.json()["response"]["patchType"] == "JSONPatch"
+    assert reply.headers["connection"] == "close"
+    assert server.proc.wait(30) == 0
+
+
 def test_two_workers_share_the_port(pki: Path) -> None:
     server = ServerProcess(pki, "--workers", "2").wait_ready()
     try:

@@ -44,7 +44,10 @@ class Refused(Exception):
         self.code, self.reason, self.message = code, reason, message
 
 
-TOO_LARGE = Refused(413, "RequestEntityTooLarge", f"body is larger than {MAX_BODY_BYTES} bytes")
+def too_large() -> Refused:
+    # A new exception each time: re-raising one shared instance grows its traceback with every raise, and that
+    # traceback keeps each refused request's frames (and body chunks) alive.
+    return Refused(413, "RequestEntityTooLarge", f"body is larger than {MAX_BODY_BYTES} bytes")
 
 
 def _is_json(content_type: bytes | None) -> bool:
@@ -72,7 +75,7 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
         shown = content_type.decode("latin-1") if content_type else "none"
         raise Refused(415, "UnsupportedMediaType", f"Content-Type must be application/json, got {shown}")
     if content_length is not None and int(content_length) > MAX_BODY_BYTES:
-        raise TOO_LARGE
+        raise too_large()
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -83,11 +86,11 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
         more = message.get("more_body", False)
         if not more and not chunks:
             if len(chunk) > MAX_BODY_BYTES:  # only reachable without a Content-Length
-                raise TOO_LARGE
+                raise too_large()
             return chunk  # the usual case: the whole body in one message
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise TOO_LARGE
+            raise too_large()
         chunks.append(chunk)
         if not more:
             return b"".join(chunks)

@@ -25,6 +25,9 @@ from webhook.tls import CertWatcher
 
 log = logging.getLogger("webhook.server")
 
+# How long idle keep-alive connections stay open after SIGTERM for requests already on their way.
+SHUTDOWN_DRAIN_SECONDS = 3.0
+
 
 class DeadlineProtocol(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol, plus deadlines so stalled clients cannot hold a connection forever.
@@ -37,7 +40,9 @@ class DeadlineProtocol(HttpToolsProtocol):
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self.request_timeout: float = getattr(config, "request_timeout", 10.0)
+        self.shutdown_drain: float = getattr(config, "shutdown_drain", 0.0)
         self._deadline: asyncio.TimerHandle | None = None
+        self._draining = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -48,13 +53,36 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._cancel_deadline()
         self._deadline = self.loop.call_later(self.request_timeout, self._request_too_slow)
 
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self._draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # answer it, with Connection: close
+
     def on_message_complete(self) -> None:
         self._cancel_deadline()
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadline()
+        # uvicorn cancels its idle timer only when the connection ended cleanly; a reset one would otherwise stay
+        # referenced, with its TLS objects, until the timer fires.
+        self._unset_keepalive_if_required()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """SIGTERM: finish what is in flight; keep idle connections open a moment instead of closing them at once.
+
+        A client may already have sent a request on an idle keep-alive connection (the apiserver keeps pooled
+        connections to a terminating pod, Service or not), and closing it under that request fails the admission.
+        So idle connections stay open for ``shutdown_drain`` seconds and anything that arrives is answered with
+        ``Connection: close``.
+        """
+        self._draining = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+        elif not self.transport.is_closing():
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(self.shutdown_drain, self.timeout_keep_alive_handler)
 
     def _cancel_deadline(self) -> None:
         if self._deadline is not None:
@@ -109,6 +137,7 @@ def uvicorn_config(settings: Settings, app_factory: Any = create_app) -> uvicorn
         proxy_headers=False,
     )
     config.request_timeout = settings.request_timeout  # type: ignore[attr-defined]
+    config.shutdown_drain = min(SHUTDOWN_DRAIN_SECONDS, settings.graceful_timeout)  # type: ignore[attr-defined]
     return config
 
 
