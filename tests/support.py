@@ -185,8 +185,10 @@ def review(obj: Any, operation: str = "CREATE", api_version: str = "admission.k8
         "oldObject": None,
         "dryRun": False,
     }
-    if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict) and "name" in obj["metadata"]:
-        request["name"] = obj["metadata"]["name"]
+    name = obj.get("metadata", {}).get("name") if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict) \
+        else None
+    if isinstance(name, str):  # the apiserver only ever sends a string here
+        request["name"] = name
     return {"kind": "AdmissionReview", "apiVersion": api_version, "request": request}
 
 

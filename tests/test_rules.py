@@ -82,7 +82,8 @@ def test_pool_size_int64(size: int) -> None:
 
 
 @pytest.mark.parametrize(("size", "found"), [
-    (1.5, "number"), (1.0, "number"), (2**63, "number"), (-(2**63) - 1, "number"), ("10", "string"),
+    (1.5, "number"), (1.0, "number"), (2**63, "number"), (-(2**63) - 1, "number"), (10**309, "number"),
+    (-(10**4000), "number"), ("10", "string"),
     (True, "boolean"), ([1], "array"), ({"n": 1}, "object"),
 ])
 def test_pool_size_type(size: Any, found: str) -> None:

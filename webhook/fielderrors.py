@@ -67,9 +67,9 @@ def _supported(values: tuple[str, ...]) -> str:
     return "supported values: " + ", ".join(go_quote(v) for v in values)
 
 
-def type_invalid(field: str, value: Any, expected: str) -> FieldError:
-    # Worded as kube-openapi words it: the bad "value" is the JSON type that was found.
-    found = json_type(value)
+def type_invalid(field: str, value: Any, expected: str, found: str | None = None) -> FieldError:
+    """Worded as kube-openapi words it: the bad "value" is the JSON type that was found (``found`` overrides)."""
+    found = found or json_type(value)
     detail = f"{field} in body must be of type {expected}: {go_quote(found)}"
     return FieldError(ErrorType.TYPE_INVALID, field, detail, found, show_value=True)
 

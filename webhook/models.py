@@ -7,34 +7,39 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class GroupVersionKind(_Open):
-    group: str
-    version: str
-    kind: str
-
-
 class UserInfo(_Open):
-    username: str | None = None
-    uid: str | None = None
-    groups: list[str] | None = None
+    username: str | None = Field(None, description="Logged with the decision; nothing else here is read.")
+
+
+# What the server checks (webhook.admission.decode), no more: fields it never reads are left open.
+_OBJECT_FOR_WRITES: dict[str, JsonValue] = {
+    "if": {"properties": {"operation": {"enum": ["CREATE", "UPDATE"]}}, "required": ["operation"]},
+    "then": {"required": ["object"], "properties": {"object": {"type": "object"}}},
+}
 
 
 class AdmissionRequest(_Open):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_OBJECT_FOR_WRITES)
+
     uid: str = Field(min_length=1, description="Echoed in the response.")
-    kind: GroupVersionKind | None = None
-    operation: Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
+    kind: Any = Field(None, description="Not read: the object's own apiVersion and kind are what is judged.")
+    operation: str = Field(
+        min_length=1,
+        description="CREATE and UPDATE are judged; any other operation (DELETE, CONNECT) is allowed.",
+        examples=["CREATE", "UPDATE", "DELETE", "CONNECT"],
+    )
     name: str | None = None
     namespace: str | None = None
     userInfo: UserInfo | None = None  # noqa: N815 - Kubernetes field name
     object: dict[str, Any] | None = Field(None, description="The ConnectionPool; required for CREATE and UPDATE.")
-    oldObject: dict[str, Any] | None = None  # noqa: N815
+    oldObject: Any = Field(None, description="Not read.")  # noqa: N815
     dryRun: bool | None = None  # noqa: N815
 
 

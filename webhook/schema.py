@@ -78,7 +78,7 @@ class Integer:
                 errors.append(fe.type_invalid(path, value, "integer"))
             elif not INT64_MIN <= value <= INT64_MAX:
                 # The apiserver's decoder turns an integer beyond int64 into a float, which fails the type check.
-                errors.append(fe.type_invalid(path, float(value), "integer"))
+                errors.append(fe.type_invalid(path, value, "integer", found="number"))
 
         return check
 
