@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import Client, ServerProcess, cli, free_port, make_certs, pool, review
 from webhook import __version__
+from webhook.metrics import RequestStats
 
 PREFIX = "connectionpool_webhook"
 
@@ -142,12 +143,19 @@ def test_metrics_are_summed_over_workers(fresh_server) -> None:  # type: ignore[
         client = server.client()  # a new connection each time, so both workers get some
         assert client.post("/validate", review(pool())).status == 200
         client.close()
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        plain = scrape(resp.read().decode())
-    over_https = https_metrics(server)
-    for m in (plain, over_https):
-        assert sample(m, f"{PREFIX}_requests_total", webhook="validate", operation="CREATE", result="allowed",
-                      code="200") == 30
+
+    def plain_http() -> dict:  # type: ignore[type-arg]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            return scrape(resp.read().decode())
+
+    # Workers publish their request metrics every second; both ways of scraping must reach the full sum.
+    for scrape_once in (plain_http, lambda: https_metrics(server)):
+        deadline = time.monotonic() + 10
+        while (total := sample(scrape_once(), f"{PREFIX}_requests_total", webhook="validate", operation="CREATE",
+                               result="allowed", code="200")) != 30:
+            assert total < 30 and time.monotonic() < deadline, total
+            time.sleep(0.2)
+    assert sample(https_metrics(server), f"{PREFIX}_latency_seconds_count", webhook="validate") == 30
 
 
 def log_lines(server: ServerProcess) -> list[dict]:  # type: ignore[type-arg]
@@ -256,3 +264,18 @@ def test_slow_body_past_the_deadline_is_cut_off(fresh_server) -> None:  # type: 
                  b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
     assert closed_within(slow, 5) < 5
     assert server.client().post("/validate", review(pool())).status == 200
+
+
+def test_an_exited_workers_counts_stay_but_its_in_flight_requests_do_not() -> None:
+    worker = RequestStats()
+    for _ in range(3):
+        worker.started("mutate")
+    worker.finished("mutate", "CREATE", "patched", 200, time.perf_counter())
+    worker.finished("mutate", "made-up", "error", 400, time.perf_counter())
+    snapshot = json.loads(json.dumps(worker.snapshot()))  # as published to the shared directory
+    for live, in_flight in ((True, 1), (False, 0)):
+        total = RequestStats()
+        total.add(snapshot, live=live)
+        assert total.counts == {("mutate", "CREATE", "patched", "200"): 1, ("mutate", "unknown", "error", "400"): 1}
+        assert total.in_flight.get("mutate", 0) == in_flight
+        assert sum(total.buckets["mutate"]) == 2

@@ -132,8 +132,7 @@ def patched(patch: list[dict[str, Any]], warnings: Sequence[str] = ()) -> Respon
 
 def invalid(group: str, kind: str, name: str, errors: Sequence[FieldError]) -> Response:
     """Deny with the Status the apiserver itself returns for invalid objects, so kubectl prints it natively."""
-    bodies = [e.body() for e in errors]
-    messages = [f"{e.field}: {body}" for e, body in zip(errors, bodies, strict=True)]
+    messages = [f"{e.field}: {e.message}" for e in errors]
     summary = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
     status = {
         "metadata": {},
@@ -144,10 +143,7 @@ def invalid(group: str, kind: str, name: str, errors: Sequence[FieldError]) -> R
             "name": name,
             "group": group,
             "kind": kind,
-            "causes": [
-                {"reason": e.type.reason, "message": body, "field": e.field}
-                for e, body in zip(errors, bodies, strict=True)
-            ],
+            "causes": [{"reason": e.type.reason, "message": e.message, "field": e.field} for e in errors],
         },
         "code": 422,
     }

@@ -102,14 +102,13 @@ def _decision(response: admission.Response) -> str:
     return "error" if response.status is not None and response.status.get("code") == 500 else "denied"
 
 
-def answer(body: bytes, webhook: Webhook, started: float, request_log: RequestLog) -> tuple[int, bytes]:
-    """Decode, judge and encode one AdmissionReview, and account for it: (HTTP status, response body)."""
+def answer(body: bytes, webhook: Webhook, started: float, request_log: RequestLog) -> tuple[int, bytes, str, str]:
+    """Decode, judge and encode one AdmissionReview: (HTTP status, response body, operation, decision)."""
     try:
         request = admission.decode(body)
     except admission.BadReview as exc:
         log.info("refused", extra={"fields": {"webhook": webhook.name, "code": 400, "error": str(exc)}})
-        metrics.observe(webhook.name, "unknown", "error", 400, started)
-        return 400, admission.failure_status(400, "BadRequest", str(exc))
+        return 400, admission.failure_status(400, "BadRequest", str(exc)), "unknown", "error"
     try:
         response = webhook.handler(request)
     except Exception:
@@ -117,7 +116,6 @@ def answer(body: bytes, webhook: Webhook, started: float, request_log: RequestLo
         response = admission.errored("internal error while reviewing the object; see the webhook's logs")
     encoded = admission.encode(request, response)
     decision = _decision(response)
-    metrics.observe(webhook.name, request.operation, decision, 200, started)
     if request_log.enabled:
         # What was decided about which object, by whom; never the object's contents.
         request_log.write("admission review", {
@@ -133,7 +131,7 @@ def answer(body: bytes, webhook: Webhook, started: float, request_log: RequestLo
             "patchOps": len(response.patch),
             "latencyMs": round((time.perf_counter() - started) * 1000, 3),
         })
-    return 200, encoded
+    return 200, encoded, request.operation, decision
 
 
 _JSON = (b"content-type", b"application/json")
@@ -151,27 +149,24 @@ async def respond(send: Send, status: int, body: bytes, close: bool = False) -> 
 async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook, request_log: RequestLog) -> None:
     """One webhook call, start to finish; every outcome is an answer (or a client gone), never an exception."""
     started = time.perf_counter()
-    in_flight = metrics.in_flight(webhook.name)
-    in_flight.inc()
+    metrics.REQUESTS.started(webhook.name)
+    operation, decision, code = "unknown", "error", 499  # 499: the client went away first
     try:
         try:
             body = await read_body(scope, receive)
         except ClientGone:
-            metrics.observe(webhook.name, "unknown", "error", 499, started)
             return
         except (Refused, ValueError) as exc:
             refused = exc if isinstance(exc, Refused) else Refused(400, "BadRequest", "invalid Content-Length")
-            log.info("refused", extra={"fields": {"webhook": webhook.name, "code": refused.code,
-                                                  "error": refused.message}})
-            metrics.observe(webhook.name, "unknown", "error", refused.code, started)
+            code = refused.code
+            log.info("refused", extra={"fields": {"webhook": webhook.name, "code": code, "error": refused.message}})
             # The rest of a refused body is not read: close instead of draining it.
-            body = admission.failure_status(refused.code, refused.reason, refused.message)
-            await respond(send, refused.code, body, close=True)
+            await respond(send, code, admission.failure_status(code, refused.reason, refused.message), close=True)
             return
-        status, encoded = answer(body, webhook, started, request_log)
-        await respond(send, status, encoded)
+        code, encoded, operation, decision = answer(body, webhook, started, request_log)
+        await respond(send, code, encoded)
     finally:
-        in_flight.dec()
+        metrics.REQUESTS.finished(webhook.name, operation, decision, code, started)
 
 
 class AdmissionFastPath:
@@ -211,7 +206,7 @@ def create_app(certs: CertWatcher | None = None) -> AdmissionFastPath:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(request_log.run())]
+        tasks = [asyncio.create_task(request_log.run()), asyncio.create_task(metrics.publish())]
         if certs is not None:
             certs.on_reload.append(lambda ok: metrics.certificate_loaded(ok, certs.not_after_timestamp))
             metrics.CERT_EXPIRY.set(certs.not_after_timestamp or 0)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # Bad values longer than this are shortened in messages: a 7 MiB string must not come back 7 MiB long.
 MAX_SHOWN_VALUE = 256
@@ -29,37 +28,29 @@ class ErrorType(enum.Enum):
         self.prefix = prefix
 
 
-@dataclass(frozen=True, slots=True)
-class FieldError:
+class FieldError(NamedTuple):
+    """One problem at one field. ``message`` is what a Status cause carries: the text without the field path."""
+
     type: ErrorType
     field: str
-    detail: str = ""
-    bad_value: Any = None
-    show_value: bool = False
-
-    def body(self) -> str:
-        """The message without the field path: what Kubernetes puts in a Status cause."""
-        text = self.type.prefix
-        if self.show_value:
-            text += ": " + format_value(self.bad_value)
-        if self.detail:
-            text += ": " + self.detail
-        return text
+    message: str
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.body()}"
+        return f"{self.field}: {self.message}"
 
 
 def required(field: str, detail: str = "") -> FieldError:
-    return FieldError(ErrorType.REQUIRED, field, detail)
+    return FieldError(ErrorType.REQUIRED, field, f"Required value: {detail}" if detail else "Required value")
 
 
 def too_long(field: str, max_length: int) -> FieldError:
-    return FieldError(ErrorType.TOO_LONG, field, f"may not be more than {max_length} characters")
+    return FieldError(ErrorType.TOO_LONG, field, f"Too long: may not be more than {max_length} characters")
 
 
 def not_supported(field: str, value: Any, supported: tuple[str, ...]) -> FieldError:
-    return FieldError(ErrorType.NOT_SUPPORTED, field, _supported(supported), value, show_value=True)
+    return FieldError(
+        ErrorType.NOT_SUPPORTED, field, f"Unsupported value: {format_value(value)}: {_supported(supported)}"
+    )
 
 
 @functools.cache
@@ -69,13 +60,14 @@ def _supported(values: tuple[str, ...]) -> str:
 
 def type_invalid(field: str, value: Any, expected: str, found: str | None = None) -> FieldError:
     """Worded as kube-openapi words it: the bad "value" is the JSON type that was found (``found`` overrides)."""
-    found = found or json_type(value)
-    detail = f"{field} in body must be of type {expected}: {go_quote(found)}"
-    return FieldError(ErrorType.TYPE_INVALID, field, detail, found, show_value=True)
+    found = go_quote(found or json_type(value))
+    return FieldError(
+        ErrorType.TYPE_INVALID, field, f"Invalid value: {found}: {field} in body must be of type {expected}: {found}"
+    )
 
 
 def invalid(field: str, value: Any, detail: str) -> FieldError:
-    return FieldError(ErrorType.INVALID, field, detail, value, show_value=True)
+    return FieldError(ErrorType.INVALID, field, f"Invalid value: {format_value(value)}: {detail}")
 
 
 def json_type(value: Any) -> str:
