@@ -74,8 +74,13 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
     if not _is_json(content_type):
         shown = content_type.decode("latin-1") if content_type else "none"
         raise Refused(415, "UnsupportedMediaType", f"Content-Type must be application/json, got {shown}")
-    if content_length is not None and int(content_length) > MAX_BODY_BYTES:
-        raise too_large()
+    if content_length is not None:
+        try:
+            declared = int(content_length)
+        except ValueError:  # httptools refuses these first; kept so that no header can escape as an exception
+            raise Refused(400, "BadRequest", "invalid Content-Length") from None
+        if declared > MAX_BODY_BYTES:
+            raise too_large()
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -96,6 +101,12 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
+def refusal(webhook: Webhook, refused: Refused) -> bytes:
+    """Log a request refused before it could be reviewed, and the Status body that says why."""
+    log.info("refused", extra={"fields": {"webhook": webhook.name, "code": refused.code, "error": refused.message}})
+    return admission.failure_status(refused.code, refused.reason, refused.message)
+
+
 def _decision(response: admission.Response) -> str:
     if response.allowed:
         return "patched" if response.patch else "allowed"
@@ -107,8 +118,7 @@ def answer(body: bytes, webhook: Webhook, started: float, request_log: RequestLo
     try:
         request = admission.decode(body)
     except admission.BadReview as exc:
-        log.info("refused", extra={"fields": {"webhook": webhook.name, "code": 400, "error": str(exc)}})
-        return 400, admission.failure_status(400, "BadRequest", str(exc)), "unknown", "error"
+        return 400, refusal(webhook, Refused(400, "BadRequest", str(exc))), "unknown", "error"
     try:
         response = webhook.handler(request)
     except Exception:
@@ -156,12 +166,10 @@ async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook, r
             body = await read_body(scope, receive)
         except ClientGone:
             return
-        except (Refused, ValueError) as exc:
-            refused = exc if isinstance(exc, Refused) else Refused(400, "BadRequest", "invalid Content-Length")
+        except Refused as refused:
             code = refused.code
-            log.info("refused", extra={"fields": {"webhook": webhook.name, "code": code, "error": refused.message}})
             # The rest of a refused body is not read: close instead of draining it.
-            await respond(send, code, admission.failure_status(code, refused.reason, refused.message), close=True)
+            await respond(send, code, refusal(webhook, refused), close=True)
             return
         code, encoded, operation, decision = answer(body, webhook, started, request_log)
         await respond(send, code, encoded)
