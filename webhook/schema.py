@@ -36,8 +36,7 @@ class String:
     enum: tuple[str, ...] = ()
 
     def emit(self, gen: _Codegen, var: str, path: str, pad: str) -> None:
-        gen.line(pad, f"if type({var}) is not str:")
-        gen.line(pad, f"    errors.append(type_invalid({path!r}, {var}, 'string'))")
+        gen.type_check(pad, var, path, "str", "string")
         if self.enum:
             gen.line(pad, f"elif {var} not in {gen.const(frozenset(self.enum))}:")
             gen.line(pad, f"    errors.append(not_supported({path!r}, {var}, {gen.const(self.enum)}))")
@@ -69,8 +68,7 @@ class Integer:
     required_detail: str = ""
 
     def emit(self, gen: _Codegen, var: str, path: str, pad: str) -> None:
-        gen.line(pad, f"if type({var}) is not int:")
-        gen.line(pad, f"    errors.append(type_invalid({path!r}, {var}, 'integer'))")
+        gen.type_check(pad, var, path, "int", "integer")
         # The apiserver's decoder turns an integer beyond int64 into a float, which then fails the type check.
         gen.line(pad, f"elif not {INT64_MIN} <= {var} <= {INT64_MAX}:")
         gen.line(pad, f"    errors.append({gen.const(fe.type_invalid(path, 0, 'integer', found='number'))})")
@@ -90,8 +88,7 @@ class Object:
     required_detail: str = ""
 
     def emit(self, gen: _Codegen, var: str, path: str, pad: str) -> None:
-        gen.line(pad, f"if type({var}) is not dict:")
-        gen.line(pad, f"    errors.append(type_invalid({path!r}, {var}, 'object'))")
+        gen.type_check(pad, var, path, "dict", "object")
         gen.line(pad, "else:")
         prefix = f"{path}." if path else ""
         for name, node in self.properties.items():
@@ -158,6 +155,11 @@ class _Codegen:
     def var(self) -> str:
         self._vars += 1
         return f"v{self._vars}"
+
+    def type_check(self, pad: str, var: str, path: str, python_type: str, json_type: str) -> None:
+        """The check every node starts with; the node's own checks follow as ``elif`` branches."""
+        self.line(pad, f"if type({var}) is not {python_type}:")
+        self.line(pad, f"    errors.append(type_invalid({path!r}, {var}, {json_type!r}))")
 
     def const(self, value: Any) -> str:
         name = f"C{len(self.constants)}"
