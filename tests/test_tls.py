@@ -235,12 +235,14 @@ def test_dev_certificates_are_created_once_and_reused(tmp_path: Path) -> None:
         with open(log_file, "wb") as out:
             proc = subprocess.Popen([sys.executable, "-m", "webhook", "serve", "--port", str(port)],
                                     cwd=tmp_path, stdout=out, stderr=out)
-            assert wait_for(lambda: _ready(port, dev / certs.CA_FILE)), log_file.read_text()
-            client = Client(port, dev / certs.CA_FILE, server_name="localhost")
-            assert client.post("/mutate", review(pool())).json()["response"]["patchType"] == "JSONPatch"
-            client.close()
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(30) == 0
+            try:
+                assert wait_for(lambda: _ready(port, dev / certs.CA_FILE)), log_file.read_text()
+                client = Client(port, dev / certs.CA_FILE, server_name="localhost")
+                assert client.post("/mutate", review(pool())).json()["response"]["patchType"] == "JSONPatch"
+                client.close()
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(30) == 0
         logs.append(log_file.read_text())
         keys.append((dev / certs.KEY_FILE).read_bytes())
     assert [line for line in logs[0].splitlines() if "development certificates" in line].__len__() == 1

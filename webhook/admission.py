@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from webhook.fielderrors import FieldError
+from webhook.schema import Boolean, Object, String
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 
@@ -62,14 +63,26 @@ def parse_json(body: bytes) -> Any:
         raise BadReview(f"body is not valid JSON: {exc}") from None
 
 
-def _optional(container: dict[str, Any], key: str, kind: type, path: str) -> Any:
-    value = container.get(key)
-    if value is not None and type(value) is not kind:
-        raise BadReview(f"{path}.{key}: must be of type {_TYPE_NAMES[kind]}")
-    return value
-
-
-_TYPE_NAMES = {str: "string", bool: "boolean", dict: "object"}
+# What an AdmissionReview must look like for us to answer it: only the fields we read, checked like the rules.
+ENVELOPE = Object(
+    properties={
+        "apiVersion": String(required=True, enum=API_VERSIONS),
+        "kind": String(required=True, enum=("AdmissionReview",)),
+        "request": Object(
+            required=True,
+            properties={
+                "uid": String(required=True, blank_is_missing=True),
+                "operation": String(required=True, blank_is_missing=True),
+                "object": Object(),  # its contents are the handler's business
+                "name": String(),
+                "namespace": String(),
+                "dryRun": Boolean(),
+                "userInfo": Object(properties={"username": String()}),
+            },
+        ),
+    }
+)
+_check_envelope = ENVELOPE.compile()
 
 
 def decode(body: bytes) -> Request:
@@ -77,35 +90,25 @@ def decode(body: bytes) -> Request:
     review = parse_json(body)
     if type(review) is not dict:
         raise BadReview("body must be a JSON object (an AdmissionReview)")
-    api_version = review.get("apiVersion")
-    if api_version not in API_VERSIONS:
-        if api_version is None:
-            raise BadReview("apiVersion: Required value")
-        raise BadReview(f"apiVersion: must be one of {', '.join(API_VERSIONS)}")
-    if review.get("kind") != "AdmissionReview":
-        raise BadReview('kind: must be "AdmissionReview"')
-    request = review.get("request")
-    if type(request) is not dict:
-        raise BadReview("request: Required value" if request is None else "request: must be of type object")
-    uid = _optional(request, "uid", str, "request")
-    if not uid:
-        raise BadReview("request.uid: Required value")
-    operation = _optional(request, "operation", str, "request")
-    if not operation:
-        raise BadReview("request.operation: Required value")
-    obj = _optional(request, "object", dict, "request")
+    errors: list[FieldError] = []
+    _check_envelope(review, errors)
+    if errors:
+        raise BadReview(", ".join(map(str, errors)))
+    request = review["request"]
+    operation = request["operation"]
+    obj = request.get("object")
     if obj is None and operation in ("CREATE", "UPDATE"):
         raise BadReview(f"request.object: Required value for {operation}")
-    user = _optional(request, "userInfo", dict, "request") or {}
+    user = request.get("userInfo")
     return Request(
-        api_version=api_version,
-        uid=uid,
+        api_version=review["apiVersion"],
+        uid=request["uid"],
         operation=operation,
         object=obj,
-        name=_optional(request, "name", str, "request") or "",
-        namespace=_optional(request, "namespace", str, "request") or "",
-        dry_run=bool(_optional(request, "dryRun", bool, "request")),
-        username=_optional(user, "username", str, "request.userInfo") or "",
+        name=request.get("name") or "",
+        namespace=request.get("namespace") or "",
+        dry_run=request.get("dryRun") is True,
+        username=(user.get("username") if user else None) or "",
     )
 
 

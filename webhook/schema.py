@@ -81,6 +81,22 @@ class Integer:
 
 
 @dataclass(frozen=True, slots=True)
+class Boolean:
+    description: str = ""
+    required: bool = False
+    required_detail: str = ""
+
+    def emit(self, gen: _Codegen, var: str, path: str, pad: str) -> None:
+        gen.type_check(pad, var, path, "bool", "boolean")
+
+    def openapi(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "boolean"}
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Object:
     properties: dict[str, Node] = field(default_factory=dict)
     description: str = ""
@@ -89,6 +105,8 @@ class Object:
 
     def emit(self, gen: _Codegen, var: str, path: str, pad: str) -> None:
         gen.type_check(pad, var, path, "dict", "object")
+        if not self.properties:
+            return
         gen.line(pad, "else:")
         prefix = f"{path}." if path else ""
         for name, node in self.properties.items():
@@ -137,7 +155,7 @@ class Object:
 
 
 
-Node = String | Integer | Object
+Node = String | Integer | Boolean | Object
 Check = Callable[[Any, list[FieldError]], None]
 
 
@@ -174,7 +192,7 @@ def rules_table(root: Object) -> str:
     def walk(node: Object, prefix: str) -> None:
         for name, child in node.properties.items():
             path = prefix + name
-            kind = {String: "string", Integer: "integer (int64)", Object: "object"}[type(child)]
+            kind = {String: "string", Integer: "integer (int64)", Boolean: "boolean", Object: "object"}[type(child)]
             rules = []
             if isinstance(child, String):
                 if child.enum:
