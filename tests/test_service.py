@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support import Client, ServerProcess, apply_patch, pool, reference, reference_requests, review
+from webhook import admission
 from webhook.app import Refused, read_body
 
 
@@ -253,7 +254,11 @@ def test_openapi_documents_the_webhooks(client: Client) -> None:
         op = doc["paths"][path]["post"]
         ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         assert ref.rsplit("/", 1)[1] in doc["components"]["schemas"]
-    assert "AdmissionRequest" in doc["components"]["schemas"]
+    # What the document promises is exactly what the server checks: it is derived from the same declaration.
+    documented = doc["components"]["schemas"]["AdmissionReviewRequest"]
+    assert documented == admission.openapi_schema()
+    assert documented["properties"]["request"]["required"] == ["uid", "operation"]
+    assert documented["properties"]["request"]["then"] == {"required": ["object"]}
 
 
 def test_many_requests_share_one_keep_alive_connection(server: ServerProcess) -> None:

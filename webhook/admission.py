@@ -63,7 +63,11 @@ def parse_json(body: bytes) -> Any:
         raise BadReview(f"body is not valid JSON: {exc}") from None
 
 
+# Operations whose request always carries the object (the apiserver sends one for both).
+WRITES = ("CREATE", "UPDATE")
+
 # What an AdmissionReview must look like for us to answer it: only the fields we read, checked like the rules.
+# The OpenAPI document's request body is derived from it (see openapi_schema()).
 ENVELOPE = Object(
     properties={
         "apiVersion": String(required=True, enum=API_VERSIONS),
@@ -71,13 +75,17 @@ ENVELOPE = Object(
         "request": Object(
             required=True,
             properties={
-                "uid": String(required=True, blank_is_missing=True),
-                "operation": String(required=True, blank_is_missing=True),
-                "object": Object(),  # its contents are the handler's business
+                "uid": String(required=True, blank_is_missing=True, description="Echoed in the response."),
+                "operation": String(
+                    required=True,
+                    blank_is_missing=True,
+                    description="CREATE and UPDATE are judged; any other operation (DELETE, CONNECT) is allowed.",
+                ),
+                "object": Object(description="The object under review; required for CREATE and UPDATE."),
                 "name": String(),
                 "namespace": String(),
                 "dryRun": Boolean(),
-                "userInfo": Object(properties={"username": String()}),
+                "userInfo": Object(properties={"username": String(description="Logged with the decision.")}),
             },
         ),
     }
@@ -97,7 +105,7 @@ def decode(body: bytes) -> Request:
     request = review["request"]
     operation = request["operation"]
     obj = request.get("object")
-    if obj is None and operation in ("CREATE", "UPDATE"):
+    if obj is None and operation in WRITES:
         raise BadReview(f"request.object: Required value for {operation}")
     user = request.get("userInfo")
     return Request(
@@ -110,6 +118,16 @@ def decode(body: bytes) -> Request:
         dry_run=request.get("dryRun") is True,
         username=(user.get("username") if user else None) or "",
     )
+
+
+def openapi_schema() -> dict[str, Any]:
+    """The request body as OpenAPI documents it: ENVELOPE, plus the object that writes must carry."""
+    schema = ENVELOPE.openapi()
+    schema["properties"]["request"].update({
+        "if": {"properties": {"operation": {"enum": list(WRITES)}}, "required": ["operation"]},
+        "then": {"required": ["object"]},
+    })
+    return schema
 
 
 def encode(request: Request, response: Response) -> bytes:

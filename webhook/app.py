@@ -234,13 +234,12 @@ def create_app(certs: CertWatcher | None = None) -> AdmissionFastPath:
     openapi = api.openapi
 
     def openapi_with_request_models() -> dict[str, Any]:
-        # The request body is documented by hand (the route reads raw bytes), so add its models ourselves.
+        # The request body is documented from the envelope the server checks (the route reads raw bytes).
         if api.openapi_schema is None:
             doc = openapi()
-            request_schema = models.AdmissionReviewRequest.model_json_schema(ref_template=_REF)
-            components = doc.setdefault("components", {}).setdefault("schemas", {})
-            components.update(request_schema.pop("$defs", {}))
-            components["AdmissionReviewRequest"] = request_schema
+            doc.setdefault("components", {}).setdefault("schemas", {})["AdmissionReviewRequest"] = (
+                admission.openapi_schema()
+            )
         return api.openapi_schema or {}
 
     api.openapi = openapi_with_request_models  # type: ignore[method-assign]

@@ -8,7 +8,7 @@ from webhook import admission, connectionpool
 from webhook.admission import Request, Response
 
 # Operations that carry an object to judge; DELETE and CONNECT are always allowed.
-JUDGED = ("CREATE", "UPDATE")
+JUDGED = admission.WRITES
 
 
 def validate(request: Request) -> Response:

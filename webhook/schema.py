@@ -54,8 +54,8 @@ class String:
             out["description"] = self.description
         if self.enum:
             out["enum"] = list(self.enum)
-        if self.min_length is not None:
-            out["minLength"] = self.min_length
+        if self.min_length is not None or self.blank_is_missing:
+            out["minLength"] = self.min_length or 1
         if self.max_length is not None:
             out["maxLength"] = self.max_length
         return out
