@@ -24,11 +24,23 @@ INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
-class String:
+class _Node:
+    """What every field has: whether it must be there, and words for the docs."""
+
     description: str = ""
     required: bool = False
     # What Kubernetes adds after "Required value", where it says more.
     required_detail: str = ""
+
+    def _openapi(self, json_type: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": json_type}
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class String(_Node):
     # metadata.name: the apiserver reports "" as missing rather than as too short.
     blank_is_missing: bool = False
     min_length: int | None = None
@@ -49,9 +61,7 @@ class String:
             gen.line(pad, f"    errors.append(invalid({path!r}, {var}, {detail!r}))")
 
     def openapi(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "string"}
-        if self.description:
-            out["description"] = self.description
+        out = self._openapi("string")
         if self.enum:
             out["enum"] = list(self.enum)
         if self.min_length is not None or self.blank_is_missing:
@@ -62,10 +72,7 @@ class String:
 
 
 @dataclass(frozen=True, slots=True)
-class Integer:
-    description: str = ""
-    required: bool = False
-    required_detail: str = ""
+class Integer(_Node):
 
     def emit(self, gen: _Codegen, var: str, path: str, pad: str) -> None:
         gen.type_check(pad, var, path, "int", "integer")
@@ -74,34 +81,22 @@ class Integer:
         gen.line(pad, f"    errors.append({gen.const(fe.type_invalid(path, 0, 'integer', found='number'))})")
 
     def openapi(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "integer", "format": "int64"}
-        if self.description:
-            out["description"] = self.description
-        return out
+        return self._openapi("integer") | {"format": "int64"}
 
 
 @dataclass(frozen=True, slots=True)
-class Boolean:
-    description: str = ""
-    required: bool = False
-    required_detail: str = ""
+class Boolean(_Node):
 
     def emit(self, gen: _Codegen, var: str, path: str, pad: str) -> None:
         gen.type_check(pad, var, path, "bool", "boolean")
 
     def openapi(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "boolean"}
-        if self.description:
-            out["description"] = self.description
-        return out
+        return self._openapi("boolean")
 
 
 @dataclass(frozen=True, slots=True)
-class Object:
+class Object(_Node):
     properties: dict[str, Node] = field(default_factory=dict)
-    description: str = ""
-    required: bool = False
-    required_detail: str = ""
 
     def emit(self, gen: _Codegen, var: str, path: str, pad: str) -> None:
         gen.type_check(pad, var, path, "dict", "object")
@@ -144,9 +139,7 @@ class Object:
         return check
 
     def openapi(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "object"}
-        if self.description:
-            out["description"] = self.description
+        out = self._openapi("object")
         out["properties"] = {name: node.openapi() for name, node in self.properties.items()}
         required = [name for name, node in self.properties.items() if node.required]
         if required:
