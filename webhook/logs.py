@@ -11,6 +11,7 @@ batches, flushed every :data:`FLUSH_SECONDS` and at shutdown.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any, TextIO
@@ -21,9 +22,15 @@ FLUSH_SECONDS = 0.2
 FLUSH_BYTES = 64 * 1024
 
 
+@functools.lru_cache(maxsize=4)
+def _second(seconds: int) -> str:
+    # strftime once a second, not once a line: the request log writes thousands a second.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def timestamp(created: float) -> str:
     seconds = int(created)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((created - seconds) * 1000):03d}Z"
+    return f"{_second(seconds)}.{int((created - seconds) * 1000):03d}Z"
 
 
 def json_line(ts: str, level: str, logger: str, msg: str, fields: dict[str, Any]) -> str:
@@ -91,20 +98,12 @@ class RequestLog:
             self.stream = handlers[0].stream
         self._lines: list[str] = []
         self._size = 0
-        self._second = -1
-        self._prefix = ""
 
     def write(self, msg: str, fields: dict[str, Any]) -> None:
         if self.stream is None:
             self.logger.info(msg, extra={"fields": fields})
             return
-        now = time.time()
-        second = int(now)
-        if second != self._second:  # strftime once a second, not once a line
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        ts = f"{self._prefix}.{int((now - second) * 1000):03d}Z"
-        line = json_line(ts, "info", self.logger.name, msg, fields) + "\n"
+        line = json_line(timestamp(time.time()), "info", self.logger.name, msg, fields) + "\n"
         self._lines.append(line)
         self._size += len(line)
         if self._size >= FLUSH_BYTES:

@@ -39,8 +39,9 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
-        self.request_timeout: float = getattr(config, "request_timeout", 10.0)
-        self.shutdown_drain: float = getattr(config, "shutdown_drain", 0.0)
+        # Set on the config by uvicorn_config(), the only place configs are built.
+        self.request_timeout: float = config.request_timeout  # type: ignore[attr-defined]
+        self.shutdown_drain: float = config.shutdown_drain  # type: ignore[attr-defined]
         self._deadline: asyncio.TimerHandle | None = None
         self._draining = False
 
