@@ -62,6 +62,8 @@ def oracle_fields(obj: Any) -> set[str]:
 # Strategies
 
 API_VERSION = "aiven.io/v1alpha1"
+API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")  # of AdmissionReview
+OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Boundaries of int64, of float64 (beyond ~1.8e308 an int has no float form) and of Python's 4300-digit limit.
 BIG_INTS = [INT64_MAX, INT64_MAX + 1, INT64_MIN, INT64_MIN - 1, 2**64, 10**30, 10**308, 10**309, -(10**400),
@@ -160,6 +162,28 @@ def connection_pools() -> st.SearchStrategy[dict[str, Any]]:
         "metadata": mostly(metadata, weight=6),
         "spec": mostly(spec, weight=6),
     }, presence=9)
+
+
+def admission_reviews() -> st.SearchStrategy[dict[str, Any]]:
+    """AdmissionReviews with any field missing, null or of the wrong type, around any object."""
+    request = objects({
+        "uid": mostly(st.one_of(st.uuids().map(str), st.text(min_size=1, max_size=40))),
+        "operation": mostly(st.sampled_from(OPERATIONS), weight=8),
+        "object": mostly(connection_pools(), weight=6),
+        "oldObject": mostly(st.just({"apiVersion": "aiven.io/v1alpha1", "kind": "ConnectionPool"})),
+        "kind": mostly(st.just({"group": "aiven.io", "version": "v1alpha1", "kind": "ConnectionPool"})),
+        "name": mostly(names()),
+        "namespace": mostly(st.sampled_from(["default", ""])),
+        "dryRun": mostly(st.booleans()),
+        "userInfo": mostly(objects({"username": mostly(st.text(max_size=10)),
+                                    "groups": mostly(st.lists(st.text(max_size=10), max_size=2))})),
+    }, presence=9)
+    return objects({
+        "apiVersion": mostly(st.sampled_from(API_VERSIONS), weight=8),
+        "kind": mostly(st.just("AdmissionReview"), weight=8),
+        "request": mostly(request, weight=8),
+    }, presence=9)
+
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -175,7 +175,8 @@ BAD_REVIEWS: list[tuple[bytes, str]] = [
     (b'{"a": NaN}', "not valid JSON"),
     (b'{"a": Infinity}', "not valid JSON"),
     (b'{"a": "\\ud800"}', "not valid JSON"),
-    (b'{"a": 1' + b"0" * 5000 + b"}", "not valid JSON"),
+    # Where it would be read (a number too large in a field nobody reads may be skipped instead: test_fuzz_http).
+    (b'{"kind": 1' + b"0" * 5000 + b"}", "not valid JSON"),
     (b"[" * 100_000, "not valid JSON"),
     (b'{"a": "\xff"}', "not valid JSON"),
 ]

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi import Response as HTTPResponse
 
 from webhook import __version__, admission, metrics, models
-from webhook.handlers import WEBHOOKS, Webhook
+from webhook.handlers import REVIEWS, WEBHOOKS, Webhook
 from webhook.logs import RequestLog
 from webhook.settings import MAX_BODY_BYTES
 from webhook.tls import CertWatcher
@@ -116,7 +116,7 @@ def _decision(response: admission.Response) -> str:
 def answer(body: bytes, webhook: Webhook, started: float, request_log: RequestLog) -> tuple[int, bytes, str, str]:
     """Decode, judge and encode one AdmissionReview: (HTTP status, response body, operation, decision)."""
     try:
-        request = admission.decode(body)
+        request = REVIEWS.decode(body)
     except admission.BadReview as exc:
         return 400, refusal(webhook, Refused(400, "BadRequest", str(exc))), "unknown", "error"
     try:

@@ -10,6 +10,10 @@ import enum
 import functools
 from typing import Any, NamedTuple
 
+# The range of the apiserver's integers; its decoder reads an integer literal beyond it as a float.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
 # Bad values longer than this are shortened in messages: a 7 MiB string must not come back 7 MiB long.
 MAX_SHOWN_VALUE = 256
 
@@ -77,7 +81,7 @@ def json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
-        return "integer"
+        return "integer" if INT64_MIN <= value <= INT64_MAX else "number"
     if isinstance(value, float):
         return "number"
     if isinstance(value, str):

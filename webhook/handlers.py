@@ -10,6 +10,9 @@ from webhook.admission import Request, Response
 # Operations that carry an object to judge; DELETE and CONNECT are always allowed.
 JUDGED = admission.WRITES
 
+# Reads every review both webhooks receive: they judge the same kind of object.
+REVIEWS = admission.Reader(connectionpool.SCHEMA)
+
 
 def validate(request: Request) -> Response:
     if request.operation not in JUDGED:

@@ -8,19 +8,20 @@ It implements the subset of a CRD's OpenAPI v3 validation that the rules need, w
 - lengths count Unicode code points, like Go's ``utf8.RuneCountInString``.
 - a value of the wrong type gets one type error and no further checks below it.
 - unknown fields are not errors (the apiserver prunes them).
+
+Each node also says how a projecting JSON parser should read it (``projection()``): the declared properties of
+declared objects, any value at a leaf. Parsing with it skips everything the checks never look at (managedFields,
+annotations, a whole oldObject) instead of building it, and the check then sees the same values as with a full parse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypedDict
 
 from webhook import fielderrors as fe
 from webhook.fielderrors import FieldError
-
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,10 @@ class _Node:
     required: bool = False
     # What Kubernetes adds after "Required value", where it says more.
     required_detail: str = ""
+
+    def projection(self) -> Any:
+        """The type a projecting parser (msgspec) reads this field as: any value, judged by the check afterwards."""
+        return Any
 
     def _openapi(self, json_type: str) -> dict[str, Any]:
         out: dict[str, Any] = {"type": json_type}
@@ -77,7 +82,7 @@ class Integer(_Node):
     def emit(self, gen: _Codegen, var: str, path: str, pad: str) -> None:
         gen.type_check(pad, var, path, "int", "integer")
         # The apiserver's decoder turns an integer beyond int64 into a float, which then fails the type check.
-        gen.line(pad, f"elif not {INT64_MIN} <= {var} <= {INT64_MAX}:")
+        gen.line(pad, f"elif not {fe.INT64_MIN} <= {var} <= {fe.INT64_MAX}:")
         gen.line(pad, f"    errors.append({gen.const(fe.type_invalid(path, 0, 'integer', found='number'))})")
 
     def openapi(self) -> dict[str, Any]:
@@ -117,6 +122,23 @@ class Object(_Node):
             else:
                 gen.line(pad, f"    if not ({missing}):")
             node.emit(gen, child, child_path, pad + "        ")
+
+    def projection(self) -> Any:
+        """A dict of only the declared properties, or null; anything else does not parse (see ``projection``)."""
+        if not self.properties:
+            return Any
+        fields = {name: node.projection() for name, node in self.properties.items()}
+        return TypedDict("Projection", fields, total=False) | None  # type: ignore[operator]
+
+    def replace_at(self, path: Sequence[str], node: Node) -> Object:
+        """This schema with the property at ``path`` (names from here down) replaced by ``node``."""
+        head, *rest = path
+        child = self.properties[head]
+        if rest:
+            if not isinstance(child, Object):
+                raise TypeError(f"{head} is not an object")
+            node = child.replace_at(rest, node)
+        return replace(self, properties={**self.properties, head: node})
 
     def compile(self) -> Check:
         """One flat function checking values against this schema, generated from it.
