@@ -14,7 +14,7 @@ from webhook.connectionpool import default, validate
 
 
 def causes(obj: Any) -> list[tuple[str, str, str]]:
-    return [(e.field, e.type.reason, e.message) for e in validate(obj)]
+    return [(e.field, e.type, e.message) for e in validate(obj)]
 
 
 def test_a_complete_pool_is_valid() -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 import msgspec
 import orjson
@@ -39,13 +39,17 @@ class Request:
     username: str = ""
 
 
-@dataclass(slots=True)
-class Response:
+class Response(NamedTuple):
+    """A handler's answer; immutable, so that the plain "allowed" can be one shared value."""
+
     allowed: bool
     status: dict[str, Any] | None = None
-    patch: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    patch: Sequence[dict[str, Any]] = ()
+    warnings: Sequence[str] = ()
     errors: int = 0
+
+
+ALLOWED = Response(allowed=True)
 
 
 Handler = Callable[[Request], Response]
@@ -179,17 +183,18 @@ def encode(request: Request, response: Response) -> bytes:
 
 
 def allowed(warnings: Sequence[str] = ()) -> Response:
-    return Response(allowed=True, warnings=list(warnings))
+    return Response(allowed=True, warnings=warnings) if warnings else ALLOWED
 
 
-def patched(patch: list[dict[str, Any]], warnings: Sequence[str] = ()) -> Response:
-    return Response(allowed=True, patch=patch, warnings=list(warnings))
+def patched(patch: Sequence[dict[str, Any]], warnings: Sequence[str] = ()) -> Response:
+    return Response(allowed=True, patch=patch, warnings=warnings)
 
 
 def invalid(group: str, kind: str, name: str, errors: Sequence[FieldError]) -> Response:
     """Deny with the Status the apiserver itself returns for invalid objects, so kubectl prints it natively."""
-    messages = [f"{e.field}: {e.message}" for e in errors]
-    summary = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
+    summary = ", ".join([f"{e.field}: {e.message}" for e in errors])
+    if len(errors) > 1:
+        summary = f"[{summary}]"
     status = {
         "metadata": {},
         "status": "Failure",
@@ -199,7 +204,7 @@ def invalid(group: str, kind: str, name: str, errors: Sequence[FieldError]) -> R
             "name": name,
             "group": group,
             "kind": kind,
-            "causes": [{"reason": e.type.reason, "message": e.message, "field": e.field} for e in errors],
+            "causes": [{"reason": e.type, "message": e.message, "field": e.field} for e in errors],
         },
         "code": 422,
     }

@@ -18,18 +18,14 @@ INT64_MAX = 2**63 - 1
 MAX_SHOWN_VALUE = 256
 
 
-class ErrorType(enum.Enum):
-    """The error types kubectl knows, with the cause ``reason`` and message prefix the apiserver uses."""
+class ErrorType(enum.StrEnum):
+    """The error types kubectl knows, by the ``reason`` a Status cause gives them (a str: it serialises as one)."""
 
-    REQUIRED = ("FieldValueRequired", "Required value")
-    TOO_LONG = ("FieldValueTooLong", "Too long")
-    NOT_SUPPORTED = ("FieldValueNotSupported", "Unsupported value")
-    TYPE_INVALID = ("FieldValueTypeInvalid", "Invalid value")
-    INVALID = ("FieldValueInvalid", "Invalid value")
-
-    def __init__(self, reason: str, prefix: str) -> None:
-        self.reason = reason
-        self.prefix = prefix
+    REQUIRED = "FieldValueRequired"
+    TOO_LONG = "FieldValueTooLong"
+    NOT_SUPPORTED = "FieldValueNotSupported"
+    TYPE_INVALID = "FieldValueTypeInvalid"
+    INVALID = "FieldValueInvalid"
 
 
 class FieldError(NamedTuple):
@@ -64,9 +60,14 @@ def _supported(values: tuple[str, ...]) -> str:
 
 def type_invalid(field: str, value: Any, expected: str, found: str | None = None) -> FieldError:
     """Worded as kube-openapi words it: the bad "value" is the JSON type that was found (``found`` overrides)."""
-    found = go_quote(found or json_type(value))
+    return _type_invalid(field, expected, found or json_type(value))
+
+
+@functools.lru_cache(maxsize=1024)  # keyed by schema paths and type names only: a few dozen entries
+def _type_invalid(field: str, expected: str, found: str) -> FieldError:
+    quoted = go_quote(found)
     return FieldError(
-        ErrorType.TYPE_INVALID, field, f"Invalid value: {found}: {field} in body must be of type {expected}: {found}"
+        ErrorType.TYPE_INVALID, field, f"Invalid value: {quoted}: {field} in body must be of type {expected}: {quoted}"
     )
 
 
