@@ -1,14 +1,18 @@
 """`make bench`: our webhook against a bare-ASGI ceiling, under wrk, over keep-alive TLS on loopback.
 
-    python bench/bench.py [--short] [--duration S] [--connections N] [--out DIR]
+    python bench/bench.py [--short] [--rounds N] [--duration S] [--warmup S] [--connections N] [--out DIR]
 
-One run measures, after a warm-up each:
-  * the ceiling app and our server, one worker each, pinned to one CPU (wrk on another), log level warning:
-    /validate with a valid and an invalid object, /mutate with an object that needs a patch;
-  * our server at the default log level (info), where every review is logged;
-  * RSS: a fresh server driven with >= 200,000 checked requests, VmRSS sampled after the first 50,000 and at the end,
+Throughput: three servers run side by side, one worker each, pinned to one CPU (wrk on another): the ceiling app,
+ours at log level warning and ours at info, where every review is logged. Each case is warmed up once, then measured
+in --rounds rounds of one --duration run each, in this order: the ceiling, /validate with a valid and with an invalid
+object, /mutate with an object that needs a patch, /validate valid at log level info; the ceiling once more at the
+end. The machine's speed drifts by tens of percent within a minute, so a case's ratio in a round is its req/s over
+the mean of the two ceiling runs either side of it; the figures reported are medians over the rounds.
+
+Then, each on fresh servers:
+  * RSS: our server driven with >= 200,000 checked requests, VmRSS sampled after the first 50,000 and at the end,
     and the ceiling app under the same load as a control;
-  * scaling: --workers 1 against --workers 2 (unpinned: two workers need both cores).
+  * scaling: --workers 1 against --workers 2 (unpinned: two workers need both cores), one run each.
 Before any load, every server answers each body once over verified TLS and the answer is checked.
 
 It prints a table and PASS/MISS per target, writes JSON and a PNG to --out, and exits non-zero only on errors or
@@ -26,11 +30,12 @@ import shutil
 import signal
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -218,6 +223,7 @@ def running(server: Server) -> Iterator[Server]:
 @dataclass
 class Plan:
     short: bool
+    rounds: int
     duration: float
     warmup: float
     connections: int
@@ -225,6 +231,53 @@ class Plan:
     out: Path
     server_cpu: int | None
     wrk_cpu: int | None
+
+
+@dataclass
+class ThroughputCase:
+    """A case of the throughput part: where it is sent, and its measured runs in order."""
+
+    name: str
+    role: str
+    server: Server
+    body: bodies.Body
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def round_ratios(case_rps: Sequence[float], ceiling_rps: Sequence[float]) -> list[float]:
+    """Round r's ratio: the case's req/s over the mean of the ceiling runs that open rounds r and r + 1."""
+    if len(ceiling_rps) != len(case_rps) + 1:
+        raise ValueError(f"{len(case_rps)} rounds need {len(case_rps) + 1} ceiling runs, not {len(ceiling_rps)}")
+    return [round(rps / ((before + after) / 2), 3) if before + after else 0.0
+            for rps, before, after in zip(case_rps, ceiling_rps[:-1], ceiling_rps[1:], strict=True)]
+
+
+def aggregate(runs: list[dict[str, Any]], ratios: list[float]) -> dict[str, Any]:
+    """One record for a case's runs, with the keys of a single run: medians for what people compare (req/s,
+    latency percentiles, ratio), sums for counts, the worst round for p99 and server CPU, and the rounds themselves."""
+    latency = {key: round(statistics.median(run["latency_ms"][key] for run in runs), 3)
+               for key in runs[0]["latency_ms"]}
+    latency["max"] = max(run["latency_ms"]["max"] for run in runs)
+    errors = {key: sum(run["errors"][key] for run in runs) for key in runs[0]["errors"]}
+    return {
+        "requests": sum(run["requests"] for run in runs),
+        "seconds": round(sum(run["seconds"] for run in runs), 3),
+        "rps": round(statistics.median(run["rps"] for run in runs), 1),
+        "latency_ms": latency,
+        "p99_max_ms": max(run["latency_ms"]["p99"] for run in runs),
+        "errors": errors,
+        "errors_total": sum(errors.values()),
+        "wrong_answers": sum(run["wrong_answers"] for run in runs),
+        "wrong_sample": next((run["wrong_sample"] for run in runs if run["wrong_sample"]), ""),
+        "command": runs[0]["command"],  # the same for every run
+        "worker_cpu_seconds": [round(sum(cpu), 2) for cpu in zip(*(run["worker_cpu_seconds"] for run in runs),
+                                                                 strict=True)],
+        "server_cpu_share": min(run["server_cpu_share"] for run in runs),
+        "ratio_to_ceiling": round(statistics.median(ratios), 4),
+        "rounds": [{"rps": run["rps"], "ratio_to_ceiling": ratio, "p50": run["latency_ms"]["p50"],
+                    "p99": run["latency_ms"]["p99"], "server_cpu_share": run["server_cpu_share"]}
+                   for run, ratio in zip(runs, ratios, strict=True)],
+    }
 
 
 class Bench:
@@ -238,6 +291,7 @@ class Bench:
         self.preflight: list[dict[str, Any]] = []
         self.problems: list[str] = []
         self.servers: dict[str, dict[str, Any]] = {}
+        self.ceiling_rps = 0.0
 
     # -- helpers
 
@@ -266,37 +320,54 @@ class Bench:
             if problem:
                 self.problems.append(f"{server.label}: wrong answer to {body.name}: {problem}")
 
-    def load(self, server: Server, body: bodies.Body, name: str, role: str, *, threads: int = 1,
-             wrk_cpu: int | None = None) -> dict[str, Any]:
-        """Warm up, then one measured wrk run of one body; the case as a dict."""
+    def _wrk(self, server: Server, body: bodies.Body, seconds: float, threads: int,
+             wrk_cpu: int | None) -> loadgen.Result:
         url = f"https://127.0.0.1:{server.port}{body.path}"
         env = {"BENCH_BODY": str(self.plan.out / "wrk" / f"{body.name}.json")}
+        return loadgen.run(url, self.static, seconds=seconds, connections=self.plan.connections, threads=threads,
+                           cpu=wrk_cpu, env=env)
 
-        def wrk(seconds: float) -> loadgen.Result:
-            return loadgen.run(url, self.static, seconds=seconds, connections=self.plan.connections,
-                               threads=threads, cpu=wrk_cpu, env=env)
+    def warm_up(self, server: Server, body: bodies.Body, *, threads: int = 1, wrk_cpu: int | None = None) -> None:
+        if self.plan.warmup > 0:
+            self._wrk(server, body, self.plan.warmup, threads, wrk_cpu)
+            server.check_alive()
 
-        wrk(self.plan.warmup)
-        server.check_alive()
+    def measure(self, server: Server, body: bodies.Body, label: str, *, threads: int = 1,
+                wrk_cpu: int | None = None) -> dict[str, Any]:
+        """One measured wrk run of one body, with the CPU the server used meanwhile."""
         cpu_before = {pid: cpu_seconds(pid) for pid in server.workers_pids()}
-        result = wrk(self.plan.duration)
+        result = self._wrk(server, body, self.plan.duration, threads, wrk_cpu)
         server.check_alive()
         worker_cpu = [round(cpu_seconds(p) - c, 2) for p, c in cpu_before.items()]
-        case = {
-            "name": name, "role": role, "server": server.kind, "endpoint": body.path.split("?")[0], "body": body.name,
-            "body_bytes": len(body.data), "log_level": server.log_level, "workers": server.workers,
-            "server_cpu": server.cpu, "wrk_cpu": wrk_cpu, "wrk_threads": threads,
-            "connections": self.plan.connections, **result.as_dict(),
+        if result.error_count:
+            self.problems.append(f"{label}: {result.error_count} errors {result.errors}")
+        print(f"  {label:<38} {result.rps:>9,.0f} req/s  p50 {result.latency_ms['p50']:6.2f} ms  "
+              f"p99 {result.latency_ms['p99']:6.2f} ms  errors {result.error_count}", flush=True)
+        return {
+            **result.as_dict(),
             "worker_cpu_seconds": worker_cpu,
             # CPU the server got per second of load: well under 1.0 for a pinned, saturated server means
             # something else ran on its core, and the figures are low for that reason.
             "server_cpu_share": round(sum(worker_cpu) / result.seconds, 2) if result.seconds else 0.0,
         }
-        if result.error_count:
-            self.problems.append(f"{name}: {result.error_count} errors {result.errors}")
+
+    def describe_case(self, server: Server, body: bodies.Body, name: str, role: str, *, threads: int,
+                      wrk_cpu: int | None) -> dict[str, Any]:
+        return {
+            "name": name, "role": role, "server": server.kind, "endpoint": body.path.split("?")[0], "body": body.name,
+            "body_bytes": len(body.data), "log_level": server.log_level, "workers": server.workers,
+            "server_cpu": server.cpu, "wrk_cpu": wrk_cpu, "wrk_threads": threads,
+            "connections": self.plan.connections,
+        }
+
+    def load(self, server: Server, body: bodies.Body, name: str, role: str, *, threads: int = 1,
+             wrk_cpu: int | None = None) -> dict[str, Any]:
+        """Warm up, then one measured run, recorded as a case with no ratio to the ceiling: the scaling runs are
+        unpinned, with two wrk threads, so not comparable with the pinned ceiling."""
+        self.warm_up(server, body, threads=threads, wrk_cpu=wrk_cpu)
+        case = {**self.describe_case(server, body, name, role, threads=threads, wrk_cpu=wrk_cpu),
+                **self.measure(server, body, name, threads=threads, wrk_cpu=wrk_cpu), "ratio_to_ceiling": None}
         self.cases.append(case)
-        print(f"  {name:<28} {result.rps:>9,.0f} req/s  p50 {result.latency_ms['p50']:6.2f} ms  "
-              f"p99 {result.latency_ms['p99']:6.2f} ms  errors {result.error_count}", flush=True)
         return case
 
     def note_memory(self, server: Server) -> None:
@@ -307,25 +378,42 @@ class Bench:
     # -- the parts of a run
 
     def throughput(self) -> None:
-        valid = self.bodies[0]
-        print(f"throughput: {self.plan.connections} connections, {self.plan.duration:g}s per case after a "
-              f"{self.plan.warmup:g}s warm-up, wrk -t1 {self._where(self.plan.wrk_cpu)}", flush=True)
-        with running(self.server("ceiling", "ceiling")) as ceil, running(self.server("webhook")) as ours:
-            self.check_answers(ceil)
-            self.check_answers(ours)
-            self.load(ceil, valid, "ceiling", "ceiling", wrk_cpu=self.plan.wrk_cpu)
-            for body in self.bodies:
-                self.load(ours, body, body.name, "endpoint", wrk_cpu=self.plan.wrk_cpu)
-            if not self.plan.short:
-                # The machine may be busier now than at the start: measure the ceiling again, use the mean.
-                self.load(ceil, valid, "ceiling (again)", "ceiling", wrk_cpu=self.plan.wrk_cpu)
-            self.note_memory(ceil)
-            self.note_memory(ours)
-        # Default log level: every review is logged (to a file here, like a container runtime's pipe).
-        with running(self.server("webhook-info", log_level="info")) as info:
-            self.check_answers(info)
-            self.load(info, valid, "validate-valid (log info)", "log-info", wrk_cpu=self.plan.wrk_cpu)
-            self.note_memory(info)
+        valid, rounds, wrk_cpu = self.bodies[0], self.plan.rounds, self.plan.wrk_cpu
+        print(f"throughput: {rounds} round{'s' * (rounds > 1)} of {self.plan.duration:g}s per case after a "
+              f"{self.plan.warmup:g}s warm-up each, ceiling runs between rounds; {self.plan.connections} "
+              f"connections, wrk -t1 {self._where(wrk_cpu)}", flush=True)
+        # All three stay up throughout, so any round can measure any of them; an idle server costs nothing.
+        with (running(self.server("ceiling", "ceiling")) as ceil, running(self.server("webhook")) as ours,
+              running(self.server("webhook-info", log_level="info")) as info):
+            for server in (ceil, ours, info):
+                self.check_answers(server)
+            ceiling_case = ThroughputCase("ceiling", "ceiling", ceil, valid)
+            cases = [ceiling_case, *(ThroughputCase(body.name, "endpoint", ours, body) for body in self.bodies),
+                     # Default log level: every review is logged (to a file here, like a container runtime's pipe).
+                     ThroughputCase("validate-valid (log info)", "log-info", info, valid)]
+            for case in cases:
+                self.warm_up(case.server, case.body, wrk_cpu=wrk_cpu)
+            # Interleaved, so that drift in the machine's speed moves a case and the ceiling runs next to it alike.
+            for number in range(1, rounds + 1):
+                for case in cases:
+                    label = f"{case.name} [round {number}/{rounds}]"
+                    case.runs.append(self.measure(case.server, case.body, label, wrk_cpu=wrk_cpu))
+            ceiling_case.runs.append(self.measure(ceil, valid, "ceiling [closing]", wrk_cpu=wrk_cpu))
+            for server in (ceil, ours, info):
+                self.note_memory(server)
+        ceiling_runs = [run["rps"] for run in ceiling_case.runs]
+        self.ceiling_rps = statistics.median(ceiling_runs)
+        for case in cases:
+            if case is ceiling_case:
+                # Each ceiling run against their median: how far the machine drifted.
+                ratios = [round(rps / self.ceiling_rps, 3) if self.ceiling_rps else 0.0 for rps in ceiling_runs]
+            else:
+                ratios = round_ratios([run["rps"] for run in case.runs], ceiling_runs)
+            record = aggregate(case.runs, ratios)
+            if case is ceiling_case:
+                record["ratio_to_ceiling"] = 1.0  # exactly, whatever the rounding of its runs' ratios
+            self.cases.append({**self.describe_case(case.server, case.body, case.name, case.role, threads=1,
+                                                    wrk_cpu=wrk_cpu), **record})
 
     def rss(self) -> dict[str, Any]:
         """Fresh servers, >= rss_requests answers each, RSS sampled on the way: ours (every answer checked), then
@@ -432,21 +520,33 @@ def targets(cases: list[dict[str, Any]], ceiling_rps: float, rss: dict[str, Any]
 
 def print_report(result: dict[str, Any]) -> None:
     print()
+    rounds = result["plan"]["rounds"]
     print(f"{'case':<28} {'log':<8} {'workers/cpu':<12} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'errors':>6} {'vs ceiling':>10} {'server cpu':>10}")
+          f"{'errors':>6} {'vs ceiling':>10} {'(rounds)':<11} {'server cpu':>10}")
     for c in result["cases"]:
         where = f"{c['workers']}/" + (f"cpu{c['server_cpu']}" if c["server_cpu"] is not None else "any")
         ratio = c.get("ratio_to_ceiling")
+        spread = ""
+        if c.get("rounds"):
+            each = [r["ratio_to_ceiling"] for r in c["rounds"]]
+            spread = f"{min(each):.2f}-{max(each):.2f}"
         print(f"{c['name']:<28} {c['log_level']:<8} {where:<12} {c['rps']:>9,.0f} {c['latency_ms']['p50']:>7.2f} "
               f"{c['latency_ms']['p99']:>7.2f} {c['errors_total']:>6} {'' if ratio is None else f'{ratio:.2f}':>10} "
-              f"{c['server_cpu_share']:>10.2f}")
-    print(f"(ceiling req/s used for ratios: {result['ceiling_rps']:,.0f}, the mean of the ceiling runs; server cpu: "
-          "CPU seconds the server used per second of load, ~1.0 per worker when it is the bottleneck and has "
-          "its core to itself)")
-    starved = [c["name"] for c in result["cases"] if c["server_cpu"] is not None and c["server_cpu_share"] < 0.8]
+              f"{spread:<11} {c['server_cpu_share']:>10.2f}")
+    print(f"vs ceiling: median over {rounds} round{'s' * (rounds > 1)} of req/s against the mean of the ceiling "
+          "runs either side, measured interleaved; (rounds): lowest-highest round (ceiling: its runs against their "
+          f"median, {result['ceiling_rps']:,.0f} req/s)")
+    print("req/s, p50, p99: medians over the rounds; server cpu: CPU seconds the server used per second of load in "
+          "its worst round, ~1.0 per worker when it is the bottleneck and has its core to itself")
+    starved = []
+    for c in result["cases"]:
+        bad = [str(n) for n, r in enumerate(c.get("rounds", []), 1) if r["server_cpu_share"] < 0.8]
+        if c["server_cpu"] is not None and bad:
+            which = "every run" if len(bad) == len(c["rounds"]) > 1 else f"round{'s' * (len(bad) > 1)} {', '.join(bad)}"
+            starved.append(f"{c['name']} ({which})")
     if starved:
         print(f"WARNING: other processes took CPU {result['plan']['server_cpu']} from the pinned server during: "
-              f"{', '.join(starved)} (server cpu < 0.80); those figures and ratios are low for that reason")
+              f"{'; '.join(starved)} (server cpu < 0.80); those runs are low for that reason")
     right = sum(p["ok"] for p in result["preflight"])
     print(f"answers checked over verified TLS before load: {right}/{len(result['preflight'])} right")
     print()
@@ -485,20 +585,26 @@ def print_report(result: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--short", action="store_true",
-                        help="a few seconds per case, a small RSS run: proves the benchmark works (make test)")
-    parser.add_argument("--duration", type=float, help="seconds per measured case (default 10; short 2)")
-    parser.add_argument("--warmup", type=float, help="seconds of warm-up before each case (default 3; short 1)")
+                        help="one round of a few seconds per case, a small RSS run: proves the benchmark works "
+                             "(make test)")
+    parser.add_argument("--rounds", type=int,
+                        help="throughput rounds, each measuring every case once (default 5; short 1)")
+    parser.add_argument("--duration", type=float, help="seconds per measured run (default 4; short 2)")
+    parser.add_argument("--warmup", type=float,
+                        help="seconds of warm-up per case before the first round, 0 for none (default 3; short 1)")
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (default 16)")
     parser.add_argument("--rss-requests", type=int,
                         help="requests in the RSS run (default 200000; short 3000)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
                         help="where the JSON, the PNG and the wrk scripts go (default bench/results)")
     args = parser.parse_args(argv)
-    args.duration = args.duration or (2.0 if args.short else 10.0)
+    args.rounds = args.rounds if args.rounds is not None else (1 if args.short else 5)
+    args.duration = args.duration or (2.0 if args.short else 4.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.short else 3.0)
     args.rss_requests = args.rss_requests or (3000 if args.short else 200_000)
-    if args.duration < 1 or args.connections < 1 or args.rss_requests < 4:
-        parser.error("--duration must be >= 1, --connections >= 1, --rss-requests >= 4")
+    if args.rounds < 1 or args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.rss_requests < 4:
+        parser.error("--rounds must be >= 1, --duration >= 1, --warmup >= 0, --connections >= 1, "
+                     "--rss-requests >= 4")
     return args
 
 
@@ -509,8 +615,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     server_cpu, wrk_cpu = cpu_plan()
     args.out.mkdir(parents=True, exist_ok=True)
-    plan = Plan(args.short, args.duration, args.warmup, args.connections, args.rss_requests, args.out.resolve(),
-                server_cpu, wrk_cpu)
+    plan = Plan(args.short, args.rounds, args.duration, args.warmup, args.connections, args.rss_requests,
+                args.out.resolve(), server_cpu, wrk_cpu)
     started = datetime.now(UTC)
     clock = time.monotonic()
     load_before = os.getloadavg()
@@ -529,16 +635,11 @@ def main(argv: list[str] | None = None) -> int:
             for problem in bench.problems:
                 print(f"  {problem}", file=sys.stderr)
             return 1
-    ceiling_runs = [c["rps"] for c in bench.cases if c["role"] == "ceiling"]
-    ceiling_rps = sum(ceiling_runs) / len(ceiling_runs)
-    for case in bench.cases:
-        # Scaling runs are unpinned with two wrk threads: not comparable with the pinned ceiling.
-        case["ratio_to_ceiling"] = None if case["role"] == "scaling" else round(case["rps"] / ceiling_rps, 3)
     result: dict[str, Any] = {
-        "schema": 1,
+        "schema": 2,
         "started": started.isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - clock, 1),
-        "plan": {"short": plan.short, "duration_s": plan.duration, "warmup_s": plan.warmup,
+        "plan": {"short": plan.short, "rounds": plan.rounds, "duration_s": plan.duration, "warmup_s": plan.warmup,
                  "connections": plan.connections, "rss_requests": plan.rss_requests,
                  "server_cpu": server_cpu, "wrk_cpu": wrk_cpu},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
@@ -547,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         "bodies": {b.name: {"path": b.path, "bytes": len(b.data), "expect": b.expect} for b in bench.bodies},
         "preflight": bench.preflight,
         "cases": bench.cases,
-        "ceiling_rps": round(ceiling_rps, 1),
+        "ceiling_rps": round(bench.ceiling_rps, 1),
         "servers": bench.servers,
         "rss": rss,
         "scaling": scaling,

@@ -1,4 +1,4 @@
-"""A small PNG of one benchmark run: requests/s per case against the ceiling, and p99 latency."""
+"""A small PNG of one benchmark run: requests/s per case, the ratio to the ceiling round by round, and p99 latency."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def render(result: dict[str, Any], path: Path) -> None:
     rows = range(len(cases))
     targets = result.get("plan", {})
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.45 * len(cases) + 2), sharey=True)
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(14, 0.45 * len(cases) + 2), sharey=True)
     left.barh(rows, [c["rps"] for c in cases], color=colours)
     ceiling = result["ceiling_rps"]
     left.axvline(ceiling, color="#616161", linestyle="-", linewidth=1, label=f"ceiling {ceiling:,.0f}")
@@ -32,6 +32,20 @@ def render(result: dict[str, Any], path: Path) -> None:
     left.invert_yaxis()
     left.set_xlabel("requests/s")
     left.set_xlim(0, max(c["rps"] for c in cases) * 1.2)
+
+    # The median ratio as a bar, each round as a dot: how far the rounds agree.
+    rated = [(row, case) for row, case in zip(rows, cases, strict=True) if case.get("ratio_to_ceiling") is not None]
+    middle.barh([row for row, _ in rated], [case["ratio_to_ceiling"] for _, case in rated],
+                color=[_COLOURS.get(case["role"], "#1f77b4") for _, case in rated])
+    for row, case in rated:
+        each = [r["ratio_to_ceiling"] for r in case.get("rounds", [])]
+        middle.plot(each, [row] * len(each), "o", color="#212121", markersize=3)
+        middle.text(max([case["ratio_to_ceiling"], *each]), row, f" {case['ratio_to_ceiling']:.2f}", va="center",
+                    fontsize=8)
+    middle.axvline(0.6, color="#d62728", linestyle="--", linewidth=1)
+    rounds = result.get("plan", {}).get("rounds", 1)
+    middle.set_xlabel(f"vs ceiling (bar: median of {rounds} round{'s' * (rounds > 1)}, dots: rounds)")
+    middle.set_xlim(0, max([1.0, *(r["ratio_to_ceiling"] for _, c in rated for r in c.get("rounds", []))]) * 1.2)
 
     p99 = [c["latency_ms"]["p99"] for c in cases]
     right.barh(rows, p99, color=colours)

@@ -6,8 +6,10 @@ Speed is never asserted here (figures on a shared 2-core machine are noise); err
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -22,6 +24,7 @@ from tests.support import ROOT, Client, ServerProcess, apply_patch, free_port
 
 BENCH = ROOT / "bench"
 BODIES = ("validate-valid", "validate-invalid", "mutate")
+INFO = "validate-valid (log info)"
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the benchmark reads /proc")
 
@@ -50,7 +53,7 @@ def results(short_run: tuple[subprocess.CompletedProcess[str], Path]) -> dict[st
 def test_short_run_exits_0_and_prints_the_figures(short_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     done, _ = short_run
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    for text in ("req/s", "p99 ms", "vs ceiling", "VmHWM", "scaling", "targets"):
+    for text in ("req/s", "p99 ms", "vs ceiling", "(rounds)", "median over 1 round", "VmHWM", "scaling", "targets"):
         assert text in done.stdout
     # Every target is reported, as PASS or MISS; a MISS is not a failure.
     assert done.stdout.count("PASS  ") + done.stdout.count("MISS  ") >= 9
@@ -58,7 +61,8 @@ def test_short_run_exits_0_and_prints_the_figures(short_run: tuple[subprocess.Co
 
 def test_every_case_ran_without_errors(results: dict[str, Any]) -> None:
     names = [c["name"] for c in results["cases"]]
-    assert {"ceiling", *BODIES} <= set(names)
+    assert {"ceiling", *BODIES, INFO} <= set(names)
+    assert len(names) == len(set(names)), names  # one record per case, whatever the rounds
     assert results["ok"] is True and results["problems"] == []
     for case in results["cases"]:
         assert case["requests"] > 0 and case["rps"] > 0, case
@@ -71,6 +75,69 @@ def test_every_case_ran_without_errors(results: dict[str, Any]) -> None:
     for name in BODIES:
         assert by_name[name]["ratio_to_ceiling"] > 0
         assert 1500 <= by_name[name]["body_bytes"] <= 3000  # realistic, about 2 KB
+
+
+def test_ratios_are_medians_of_rounds_against_the_ceiling_runs_around_them(results: dict[str, Any]) -> None:
+    assert results["schema"] == 2
+    rounds = results["plan"]["rounds"]
+    assert rounds == 1  # the short run
+    by_name = {c["name"]: c for c in results["cases"]}
+    ceiling = by_name["ceiling"]
+    ceiling_runs = [run["rps"] for run in ceiling["rounds"]]
+    assert len(ceiling_runs) == rounds + 1 and all(rps > 0 for rps in ceiling_runs)  # one opens each round, one closes
+    assert ceiling["rps"] == results["ceiling_rps"] == pytest.approx(statistics.median(ceiling_runs), abs=0.1)
+    assert by_name[INFO]["log_level"] == "info" and by_name[INFO]["role"] == "log-info"
+    for name in (*BODIES, INFO):
+        case = by_name[name]
+        assert len(case["rounds"]) == rounds, case
+        for number, run in enumerate(case["rounds"]):
+            around = (ceiling_runs[number] + ceiling_runs[number + 1]) / 2
+            assert run["ratio_to_ceiling"] == pytest.approx(run["rps"] / around, abs=1e-3), (name, number)
+            assert 0 < run["p50"] <= run["p99"] <= case["p99_max_ms"]
+        ratios = [run["ratio_to_ceiling"] for run in case["rounds"]]
+        assert case["ratio_to_ceiling"] == pytest.approx(statistics.median(ratios), abs=1e-4), name
+        assert case["rps"] == pytest.approx(statistics.median(run["rps"] for run in case["rounds"]), abs=0.1)
+        assert case["server_cpu_share"] == min(run["server_cpu_share"] for run in case["rounds"])
+    for case in results["cases"]:
+        assert (case["role"] == "scaling") == (case["ratio_to_ceiling"] is None) == ("rounds" not in case), case
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(BENCH))  # for its sibling imports
+    # Not `import bench`: that name is also the bench/ directory, a namespace package from the repository root.
+    spec = importlib.util.spec_from_file_location("bench_under_test", BENCH / "bench.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(rps: float, p99: float, cpu: float = 1.0) -> dict[str, Any]:
+    return {"requests": int(rps * 4), "seconds": 4.0, "rps": rps, "errors": dict.fromkeys(("connect", "status"), 1),
+            "latency_ms": {"p50": p99 / 2, "p99": p99, "max": p99 * 2}, "wrong_answers": 0, "wrong_sample": "",
+            "command": ["wrk"], "worker_cpu_seconds": [cpu * 4], "server_cpu_share": cpu}
+
+
+def test_each_round_is_set_against_its_own_ceiling_runs(bench: ModuleType) -> None:
+    """With the machine's speed halving and doubling, a fixed share of it stays a fixed ratio; against the ceiling's
+    median instead it would swing from 0.4 to 0.8."""
+    ceiling_runs = [100.0, 200.0, 100.0, 300.0]  # the machine drifting, round by round
+    case_runs = [75.0, 75.0, 100.0]  # half of what it could do in each round
+    ratios = bench.round_ratios(case_runs, ceiling_runs)
+    assert ratios == [0.5, 0.5, 0.5]
+    with pytest.raises(ValueError):
+        bench.round_ratios(case_runs, ceiling_runs[:-1])  # a closing ceiling run is needed
+
+    runs = [_run(75.0, 2.0), _run(75.0, 5.0, cpu=0.7), _run(100.0, 1.0)]
+    record = bench.aggregate(runs, [0.5, 0.4, 0.7])
+    assert record["ratio_to_ceiling"] == 0.5 and record["rps"] == 75.0
+    assert record["latency_ms"]["p99"] == 2.0 and record["p99_max_ms"] == 5.0 and record["latency_ms"]["max"] == 10.0
+    assert record["requests"] == 1000 and record["errors_total"] == 6 and record["errors"]["status"] == 3
+    assert record["server_cpu_share"] == 0.7 and record["worker_cpu_seconds"] == [10.8]
+    assert [r["ratio_to_ceiling"] for r in record["rounds"]] == [0.5, 0.4, 0.7]
+    assert [r["p99"] for r in record["rounds"]] == [2.0, 5.0, 1.0]
 
 
 def test_answers_were_checked_before_load(results: dict[str, Any]) -> None:
