@@ -57,6 +57,8 @@ RSS_TARGET_MB = 100.0
 # "Flat": at most this much growth beyond the ceiling app's own under the same load (uvicorn, TLS and the
 # allocator grow by about a megabyte over 200k requests by themselves); 7 bytes leaked per request would show.
 RSS_GROWTH_TOLERANCE_MB = 1.0
+# A pinned, saturated server uses about one CPU second per second; less means another process had its core.
+STARVED_SHARE = 0.8
 
 
 class BenchError(RuntimeError):
@@ -252,17 +254,28 @@ def round_ratios(case_rps: Sequence[float], ceiling_rps: Sequence[float]) -> lis
             for rps, before, after in zip(case_rps, ceiling_rps[:-1], ceiling_rps[1:], strict=True)]
 
 
-def aggregate(runs: list[dict[str, Any]], ratios: list[float]) -> dict[str, Any]:
+def disturbed_rounds(case_runs: Sequence[dict[str, Any]], ceiling_runs: Sequence[dict[str, Any]]) -> list[bool]:
+    """Rounds in which the pinned server did not have its core: the case's run or a ceiling run around it got
+    less than STARVED_SHARE of a CPU, so its ratio says more about the other process than about ours."""
+    starved = [run["server_cpu_share"] < STARVED_SHARE for run in ceiling_runs]
+    return [run["server_cpu_share"] < STARVED_SHARE or before or after
+            for run, before, after in zip(case_runs, starved[:-1], starved[1:], strict=True)]
+
+
+def aggregate(runs: list[dict[str, Any]], ratios: list[float], disturbed: list[bool] | None = None) -> dict[str, Any]:
     """One record for a case's runs, with the keys of a single run: medians for what people compare (req/s,
-    latency percentiles, ratio), sums for counts, the worst round for p99 and server CPU, and the rounds themselves."""
-    latency = {key: round(statistics.median(run["latency_ms"][key] for run in runs), 3)
+    latency percentiles, ratio) over the undisturbed rounds (all of them if every round was disturbed), sums for
+    counts, the worst round for p99 and server CPU, and the rounds themselves."""
+    disturbed = disturbed or [False] * len(runs)
+    kept = [i for i, bad in enumerate(disturbed) if not bad] or list(range(len(runs)))
+    latency = {key: round(statistics.median(runs[i]["latency_ms"][key] for i in kept), 3)
                for key in runs[0]["latency_ms"]}
     latency["max"] = max(run["latency_ms"]["max"] for run in runs)
     errors = {key: sum(run["errors"][key] for run in runs) for key in runs[0]["errors"]}
     return {
         "requests": sum(run["requests"] for run in runs),
         "seconds": round(sum(run["seconds"] for run in runs), 3),
-        "rps": round(statistics.median(run["rps"] for run in runs), 1),
+        "rps": round(statistics.median(runs[i]["rps"] for i in kept), 1),
         "latency_ms": latency,
         "p99_max_ms": max(run["latency_ms"]["p99"] for run in runs),
         "errors": errors,
@@ -273,10 +286,11 @@ def aggregate(runs: list[dict[str, Any]], ratios: list[float]) -> dict[str, Any]
         "worker_cpu_seconds": [round(sum(cpu), 2) for cpu in zip(*(run["worker_cpu_seconds"] for run in runs),
                                                                  strict=True)],
         "server_cpu_share": min(run["server_cpu_share"] for run in runs),
-        "ratio_to_ceiling": round(statistics.median(ratios), 4),
+        "ratio_to_ceiling": round(statistics.median(ratios[i] for i in kept), 4),
+        "rounds_kept": len(kept),
         "rounds": [{"rps": run["rps"], "ratio_to_ceiling": ratio, "p50": run["latency_ms"]["p50"],
-                    "p99": run["latency_ms"]["p99"], "server_cpu_share": run["server_cpu_share"]}
-                   for run, ratio in zip(runs, ratios, strict=True)],
+                    "p99": run["latency_ms"]["p99"], "server_cpu_share": run["server_cpu_share"], "disturbed": bad}
+                   for run, ratio, bad in zip(runs, ratios, disturbed, strict=True)],
     }
 
 
@@ -402,14 +416,17 @@ class Bench:
             for server in (ceil, ours, info):
                 self.note_memory(server)
         ceiling_runs = [run["rps"] for run in ceiling_case.runs]
-        self.ceiling_rps = statistics.median(ceiling_runs)
+        undisturbed = [run["rps"] for run in ceiling_case.runs if run["server_cpu_share"] >= STARVED_SHARE]
+        self.ceiling_rps = statistics.median(undisturbed or ceiling_runs)
         for case in cases:
             if case is ceiling_case:
                 # Each ceiling run against their median: how far the machine drifted.
                 ratios = [round(rps / self.ceiling_rps, 3) if self.ceiling_rps else 0.0 for rps in ceiling_runs]
+                disturbed = [run["server_cpu_share"] < STARVED_SHARE for run in case.runs]
             else:
                 ratios = round_ratios([run["rps"] for run in case.runs], ceiling_runs)
-            record = aggregate(case.runs, ratios)
+                disturbed = disturbed_rounds(case.runs, ceiling_case.runs)
+            record = aggregate(case.runs, ratios, disturbed)
             if case is ceiling_case:
                 record["ratio_to_ceiling"] = 1.0  # exactly, whatever the rounding of its runs' ratios
             self.cases.append({**self.describe_case(case.server, case.body, case.name, case.role, threads=1,
@@ -534,19 +551,19 @@ def print_report(result: dict[str, Any]) -> None:
               f"{c['latency_ms']['p99']:>7.2f} {c['errors_total']:>6} {'' if ratio is None else f'{ratio:.2f}':>10} "
               f"{spread:<11} {c['server_cpu_share']:>10.2f}")
     print(f"vs ceiling: median over {rounds} round{'s' * (rounds > 1)} of req/s against the mean of the ceiling "
-          "runs either side, measured interleaved; (rounds): lowest-highest round (ceiling: its runs against their "
-          f"median, {result['ceiling_rps']:,.0f} req/s)")
-    print("req/s, p50, p99: medians over the rounds; server cpu: CPU seconds the server used per second of load in "
-          "its worst round, ~1.0 per worker when it is the bottleneck and has its core to itself")
-    starved = []
+          "runs either side, measured interleaved, leaving out disturbed rounds; (rounds): lowest-highest round "
+          f"(ceiling: its runs against their median, {result['ceiling_rps']:,.0f} req/s)")
+    print("req/s, p50, p99: medians over the same rounds; server cpu: CPU seconds the server used per second of load "
+          "in its worst round, ~1.0 per worker when it is the bottleneck and has its core to itself")
+    disturbed = []
     for c in result["cases"]:
-        bad = [str(n) for n, r in enumerate(c.get("rounds", []), 1) if r["server_cpu_share"] < 0.8]
-        if c["server_cpu"] is not None and bad:
-            which = "every run" if len(bad) == len(c["rounds"]) > 1 else f"round{'s' * (len(bad) > 1)} {', '.join(bad)}"
-            starved.append(f"{c['name']} ({which})")
-    if starved:
-        print(f"WARNING: other processes took CPU {result['plan']['server_cpu']} from the pinned server during: "
-              f"{'; '.join(starved)} (server cpu < 0.80); those runs are low for that reason")
+        bad = [str(n) for n, r in enumerate(c.get("rounds", []), 1) if r["disturbed"]]
+        if bad:
+            kept = "all kept: every round was" if c["rounds_kept"] == len(c["rounds"]) else "left out"
+            disturbed.append(f"{c['name']} (round{'s' * (len(bad) > 1)} {', '.join(bad)}; {kept})")
+    if disturbed:
+        print(f"WARNING: other processes took CPU {result['plan']['server_cpu']} from the pinned server (server cpu < "
+              f"{STARVED_SHARE:.2f} in a case's run or a ceiling run next to it) during: {'; '.join(disturbed)}")
     right = sum(p["ok"] for p in result["preflight"])
     print(f"answers checked over verified TLS before load: {right}/{len(result['preflight'])} right")
     print()
