@@ -16,9 +16,8 @@ from typing import Any
 import uvicorn
 from prometheus_client import start_http_server
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.supervisors import Multiprocess
 
-from webhook import certs, logs, metrics
+from webhook import certs, logs, metrics, workers
 from webhook.app import create_app
 from webhook.settings import Settings
 from webhook.tls import CertWatcher
@@ -177,8 +176,7 @@ def serve(settings: Settings, app_factory: Any = create_app) -> None:
         sys.exit(1)
     _start_metrics_port(settings)
     if settings.workers > 1:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
-        return
+        sys.exit(workers.run(config))  # a socket per worker: see webhook/workers.py
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal; exit 0 then, not -15, so the pod
     # ends as Completed rather than Error.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
