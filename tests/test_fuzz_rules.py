@@ -103,7 +103,7 @@ def test_integer_beyond_float_range_is_a_type_error(size: int) -> None:
 
 
 def _default_ops(obj: Any) -> list[dict[str, Any]]:
-    return connectionpool.default(obj).patch
+    return list(connectionpool.default(obj).patch)
 
 
 @fuzz(500)

@@ -148,12 +148,13 @@ _JSON = (b"content-type", b"application/json")
 _CLOSE = (b"connection", b"close")
 
 
-async def respond(send: Send, status: int, body: bytes, close: bool = False) -> None:
-    headers = [_JSON, (b"content-length", str(len(body)).encode())]
+def reply_messages(status: int, body: bytes, close: bool = False) -> tuple[Message, Message]:
+    """The two ASGI messages of a JSON answer (built here, sent by the caller: one coroutine less per request)."""
+    headers = [_JSON, (b"content-length", b"%d" % len(body))]
     if close:
         headers.append(_CLOSE)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    return {"type": "http.response.start", "status": status, "headers": headers}, {
+        "type": "http.response.body", "body": body}
 
 
 async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook, request_log: RequestLog) -> None:
@@ -169,10 +170,12 @@ async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook, r
         except Refused as refused:
             code = refused.code
             # The rest of a refused body is not read: close instead of draining it.
-            await respond(send, code, refusal(webhook, refused), close=True)
-            return
-        code, encoded, operation, decision = answer(body, webhook, started, request_log)
-        await respond(send, code, encoded)
+            start, end = reply_messages(code, refusal(webhook, refused), close=True)
+        else:
+            code, encoded, operation, decision = answer(body, webhook, started, request_log)
+            start, end = reply_messages(code, encoded)
+        await send(start)
+        await send(end)
     finally:
         metrics.REQUESTS.finished(webhook.name, operation, decision, code, started)
 

@@ -7,8 +7,7 @@ from an object to the JSON Patch operations it needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from webhook.fielderrors import FieldError
 from webhook.schema import Integer, Object, String
@@ -98,12 +97,14 @@ def object_name(obj: Any) -> str:
     return ""
 
 
-@dataclass(slots=True)
-class Defaults:
+class Defaults(NamedTuple):
     """What defaulting wants to change: JSON Patch ``add`` operations, and warnings for the user."""
 
-    patch: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    patch: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+NOTHING = Defaults()
 
 
 NAME_NOT_YET_SET = (
@@ -117,22 +118,18 @@ def default(obj: Any) -> Defaults:
     Only absent paths are added, as deep as needed: ``add`` on an existing path replaces it, and anything we did not
     mean to touch must survive untouched. Objects too malformed to default are left for validation to judge.
     """
-    out = Defaults()
     spec = obj.get("spec") if type(obj) is dict else None
     if type(spec) is not dict:
-        return out
+        return NOTHING
     target = spec.get("connInfoSecretTarget")
     if target is not None and (type(target) is not dict or target.get("name") is not None):
-        return out
+        return NOTHING
     name = object_name(obj)
     if not name:
-        out.warnings.append(NAME_NOT_YET_SET)
-        return out
+        return Defaults(warnings=(NAME_NOT_YET_SET,))
     if target is None:
-        out.patch.append({"op": "add", "path": "/spec/connInfoSecretTarget", "value": {"name": name}})
-    else:
-        out.patch.append({"op": "add", "path": "/spec/connInfoSecretTarget/name", "value": name})
-    return out
+        return Defaults(patch=({"op": "add", "path": "/spec/connInfoSecretTarget", "value": {"name": name}},))
+    return Defaults(patch=({"op": "add", "path": "/spec/connInfoSecretTarget/name", "value": name},))
 
 
 def openapi_schema() -> dict[str, Any]:
