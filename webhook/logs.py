@@ -20,6 +20,7 @@ import orjson
 
 FLUSH_SECONDS = 0.2
 FLUSH_BYTES = 64 * 1024
+_TS_OPEN = b'{"ts":"'  # how every line starts (json_line puts the timestamp first)
 
 
 @functools.lru_cache(maxsize=4)
@@ -102,9 +103,9 @@ class RequestLog:
                 handlers[0].formatter, JSONFormatter):
             self.stream = handlers[0].stream
             self.buffer = getattr(self.stream, "buffer", None)
-        # Everything after the timestamp up to the first field, as JSONFormatter would write it.
-        head = orjson.dumps({"level": "info", "logger": logger.name, "msg": msg})
-        self._head = b'","' + head[2:-1] + b","
+        # The line JSONFormatter writes, without fields, cut around its timestamp: each request adds only those.
+        template = json_line("", "info", logger.name, msg, {}).encode()
+        self._head = template[len(_TS_OPEN):-1] + b","
         self._lines: list[bytes] = []
         self._size = 0
 
@@ -113,7 +114,7 @@ class RequestLog:
         if self.buffer is None:
             self.logger.info(self.msg, extra={"fields": fields})
             return
-        line = b'{"ts":"' + timestamp(time.time()).encode() + self._head + orjson.dumps(
+        line = _TS_OPEN + timestamp(time.time()).encode() + self._head + orjson.dumps(
             fields, default=str, option=orjson.OPT_APPEND_NEWLINE)[1:]
         self._lines.append(line)
         self._size += len(line)
