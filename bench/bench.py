@@ -512,7 +512,7 @@ class Bench:
 # ---------------------------------------------------------------------------------------------------- reporting
 
 
-def targets(cases: list[dict[str, Any]], ceiling_rps: float, rss: dict[str, Any],
+def targets(cases: list[dict[str, Any]], rss: dict[str, Any],
             scaling: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for case in cases:
@@ -670,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss": rss,
         "scaling": scaling,
     }
-    result["targets"] = targets(bench.cases, result["ceiling_rps"], rss, scaling)
+    result["targets"] = targets(bench.cases, rss, scaling)
     result["problems"] = bench.problems
     result["ok"] = not bench.problems
     print_report(result)
