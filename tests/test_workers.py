@@ -152,6 +152,22 @@ def test_a_killed_worker_is_replaced_on_the_same_port(two_workers: ServerProcess
     assert served.get(survivor, 0) > 0 and served.get(replacement, 0) > 0, served
 
 
+def test_a_worker_that_keeps_dying_is_restarted_ever_later(two_workers: ServerProcess) -> None:
+    first, survivor = serving_pids(two_workers)
+    os.kill(first, signal.SIGKILL)  # lived long enough or not: the first exit is restarted at once
+    second = wait_for(lambda: len(serving_pids(two_workers)) == 3 and serving_pids(two_workers)[2])
+    killed = time.monotonic()
+    os.kill(second, signal.SIGKILL)  # a quick exit after a quick exit: a crash loop
+    third = wait_for(lambda: len(serving_pids(two_workers)) == 4 and serving_pids(two_workers)[3])
+    assert time.monotonic() - killed >= 1.0  # the first backoff step
+    assert f"worker {second} exited unexpectedly (killed by SIGKILL): starting another in 1s" in two_workers.logs()
+    assert third not in (first, second, survivor)
+    os.kill(third, signal.SIGKILL)
+    wait_for(lambda: f"worker {third} exited unexpectedly (killed by SIGKILL): starting another in 2s"
+             in two_workers.logs())
+    validate_on(two_workers, dial(two_workers, 4))  # the survivor answers meanwhile
+
+
 def test_a_port_in_use_fails_fast_and_clearly(pki: Path) -> None:
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))

@@ -15,7 +15,8 @@ import os
 import signal
 import socket
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from multiprocessing.context import SpawnProcess
 
@@ -29,6 +30,10 @@ log = logging.getLogger("webhook.workers")
 # A fresh interpreter per worker: no state (threads, the metrics port, locks) copied from the supervisor.
 _spawn = multiprocessing.get_context("spawn")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A worker that dies within QUICK_EXIT_SECONDS of starting, again, is restarted after a delay that doubles up to
+# MAX_RESTART_DELAY: a crash loop must not take a core from the workers that still serve.
+QUICK_EXIT_SECONDS = 10.0
+MAX_RESTART_DELAY = 30.0
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
@@ -84,6 +89,9 @@ class _Worker:
     # Shared memory the worker sets once it serves; lock-free, so a worker killed at any moment cannot leave a lock
     # held for the supervisor to wait on.
     ready: ctypes.c_bool
+    started: float = field(default_factory=time.monotonic)
+    # The delay before this slot's next restart if this worker also exits quickly (0: restart at once).
+    backoff: float = 0.0
 
 
 def _describe(code: int) -> str:
@@ -99,6 +107,7 @@ class Supervisor:
         self.config = config
         self.slots: list[_Worker | None] = []  # None once a slot's worker has exited for good
         self.stopping = False
+        self.restarts: dict[int, tuple[float, float]] = {}  # slot -> (when to start it again, its backoff)
 
     def run(self) -> int:
         """Serve; returns the process exit code."""
@@ -126,18 +135,26 @@ class Supervisor:
             for sock in (guard, wake_read, wake_write):
                 sock.close()
 
-    def _start(self) -> _Worker:
+    def _start(self, backoff: float = 0.0) -> _Worker:
         ready = _spawn.RawValue(ctypes.c_bool, False)
         process = _spawn.Process(target=_worker_main, args=(self.config, ready), name="webhook-worker")
         process.start()
-        return _Worker(process, ready)
+        return _Worker(process, ready, backoff=backoff)
 
     def _supervise(self, wake: socket.socket) -> int:
         code = 0
-        while running := [w for w in self.slots if w is not None]:
-            woken = wait([wake, *(w.process.sentinel for w in running)])
+        while (running := [w for w in self.slots if w is not None]) or self.restarts:
+            due = min((when for when, _ in self.restarts.values()), default=None)
+            timeout = None if due is None else max(0.0, due - time.monotonic())
+            woken = wait([wake, *(w.process.sentinel for w in running)], timeout)
             if wake in woken:
                 self._on_signals(wake.recv(64))
+            if self.stopping:
+                self.restarts.clear()
+            for slot, (when, backoff) in list(self.restarts.items()):
+                if when <= time.monotonic():
+                    del self.restarts[slot]
+                    self.slots[slot] = self._start(backoff)
             for worker in running:
                 if worker.process.sentinel not in woken:
                     continue
@@ -157,8 +174,14 @@ class Supervisor:
                     code = exitcode
                     self._stop(signal.SIGTERM)
                     continue
-                log.warning("worker %d exited unexpectedly (%s): starting another", pid, _describe(exitcode))
-                self.slots[slot] = self._start()
+                quick = time.monotonic() - worker.started < QUICK_EXIT_SECONDS
+                delay = worker.backoff if quick else 0.0
+                log.warning("worker %d exited unexpectedly (%s): starting another%s", pid, _describe(exitcode),
+                            f" in {delay:g}s" if delay else "")
+                # The first quick exit is restarted at once, the next ones ever later; a worker that lived long
+                # enough resets the slot.
+                next_backoff = min(max(2 * delay, 1.0), MAX_RESTART_DELAY) if quick else 0.0
+                self.restarts[slot] = (time.monotonic() + delay, next_backoff)
         return code
 
     def _on_signals(self, numbers: bytes) -> None:
