@@ -75,6 +75,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         },
         "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
         "podDisruptionBudget": {"maxUnavailable": 1},
+        "tls": {"clientCA": {"configMap": "apiserver-client-ca", "key": "client-ca.pem"}},
         "webhook": {
             "timeoutSeconds": 3,
             "annotations": {"example.com/reviewed": "yes"},
@@ -192,6 +193,8 @@ def test_default_values_pass_the_schema() -> None:
     ({"hostNetwrok": True}, "hostNetwrok"),
     ({"podDisruptionBudget": {"minAvailable": "half"}}, "/podDisruptionBudget/minAvailable"),
     ({"certManager": {"duration": "one year"}}, "/certManager/duration"),
+    ({"tls": {"clientCA": {"configMap": "Client CA"}}}, "/tls/clientCA/configMap"),
+    ({"tls": {"clientCA": {"configMap": "ca", "key": "../ca.crt"}}}, "/tls/clientCA/key"),
 ])
 def test_schema_rejects_bad_values(values: dict[str, Any], where: str) -> None:
     with pytest.raises(helm.HelmValuesError) as exc:
@@ -349,6 +352,23 @@ def test_existing_secret_mode(rendered: dict[str, Rendered]) -> None:
     encoded = render({"tls": {"existingSecret": "my-webhook-tls", "caBundle": base64.b64encode(CA_PEM.encode())
                               .decode()}})
     assert encoded.webhooks() == out.webhooks()
+
+
+def test_client_ca_requires_client_certificates(rendered: dict[str, Rendered]) -> None:
+    """tls.clientCA: the CA from a ConfigMap, mounted as a directory (kubelet then updates it), passed to --client-ca."""
+    pod = rendered["everything"].one("Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["WEBHOOK_CLIENT_CA"] == "/client-ca/client-ca.pem"
+    volume = next(v for v in pod["volumes"] if v["name"] == "client-ca")
+    assert volume["configMap"] == {"name": "apiserver-client-ca",
+                                   "items": [{"key": "client-ca.pem", "path": "client-ca.pem"}]}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "client-ca")
+    assert mount == {"name": "client-ca", "mountPath": "/client-ca", "readOnly": True}
+    # Off by default: no variable, no volume.
+    default_pod = rendered["defaults"].one("Deployment")["spec"]["template"]["spec"]
+    assert all(e["name"] != "WEBHOOK_CLIENT_CA" for e in default_pod["containers"][0]["env"])
+    assert all(v["name"] != "client-ca" for v in default_pod["volumes"])
 
 
 def test_url_mode_registers_only_the_webhooks(rendered: dict[str, Rendered]) -> None:
