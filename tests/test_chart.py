@@ -355,7 +355,7 @@ def test_existing_secret_mode(rendered: dict[str, Rendered]) -> None:
 
 
 def test_client_ca_requires_client_certificates(rendered: dict[str, Rendered]) -> None:
-    """tls.clientCA: the CA from a ConfigMap, mounted as a directory (kubelet then updates it), passed to --client-ca."""
+    """tls.clientCA: the CA from a ConfigMap, mounted as a directory (kubelet updates it), passed to --client-ca."""
     pod = rendered["everything"].one("Deployment")["spec"]["template"]["spec"]
     container = pod["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
