@@ -12,7 +12,7 @@ the mean of the two ceiling runs either side of it; the figures reported are med
 Then, each on fresh servers:
   * RSS: our server driven with >= 200,000 checked requests, VmRSS sampled after the first 50,000 and at the end,
     and the ceiling app under the same load as a control;
-  * scaling: --workers 1 against --workers 2 (unpinned: two workers need both cores), one run each.
+  * scaling: --workers 1 against --workers 2 (unpinned: two workers need both cores), in alternating rounds.
 Before any load, every server answers each body once over verified TLS and the answer is checked.
 
 It prints a table and PASS/MISS per target, writes JSON and a PNG to --out, and exits non-zero only on errors or
@@ -374,16 +374,6 @@ class Bench:
             "connections": self.plan.connections,
         }
 
-    def load(self, server: Server, body: bodies.Body, name: str, role: str, *, threads: int = 1,
-             wrk_cpu: int | None = None) -> dict[str, Any]:
-        """Warm up, then one measured run, recorded as a case with no ratio to the ceiling: the scaling runs are
-        unpinned, with two wrk threads, so not comparable with the pinned ceiling."""
-        self.warm_up(server, body, threads=threads, wrk_cpu=wrk_cpu)
-        case = {**self.describe_case(server, body, name, role, threads=threads, wrk_cpu=wrk_cpu),
-                **self.measure(server, body, name, threads=threads, wrk_cpu=wrk_cpu), "ratio_to_ceiling": None}
-        self.cases.append(case)
-        return case
-
     def note_memory(self, server: Server) -> None:
         mem = server.memory_kb()
         self.servers[server.label] = {"describe": server.describe(), "vmrss_mb": mem["VmRSS"] / 1024,
@@ -483,26 +473,43 @@ class Bench:
         }
 
     def scaling(self) -> dict[str, Any]:
-        """--workers 1 against --workers 2, both unpinned and driven the same way, so the ratio is fair."""
-        valid = self.bodies[0]
+        """--workers 1 against --workers 2, unpinned and driven the same way, in alternating rounds: the ratio is the
+        median over rounds of the 2-worker run against the 1-worker run just before it, so drift cancels as above."""
+        valid, rounds = self.bodies[0], self.plan.rounds
         how = ("server and wrk unpinned (two workers need both cores; wrk shares them), wrk -t2 "
-               f"-c{self.plan.connections}, /validate with the valid body, log warning; "
-               "both worker counts measured this same way")
+               f"-c{self.plan.connections}, /validate with the valid body, log warning; the two worker counts "
+               f"measured alternately, {rounds} round{'s' * (rounds > 1)}")
         print(f"scaling: {how}", flush=True)
-        runs = {}
-        for workers in (1, 2):
-            with running(self.server(f"webhook-{workers}w", workers=workers, cpu=None)) as server:
+        names = {1: "validate-valid (1 worker)", 2: "validate-valid (2 workers)"}
+        runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+        with (running(self.server("webhook-1w", workers=1, cpu=None)) as one,
+              running(self.server("webhook-2w", workers=2, cpu=None)) as two):
+            servers = {1: one, 2: two}
+            for server in servers.values():
                 self.check_answers(server)
-                name = f"validate-valid ({workers} worker{'s' * (workers > 1)})"
-                runs[workers] = self.load(server, valid, name, "scaling", threads=2, wrk_cpu=None)
+                self.warm_up(server, valid, threads=2)
+            for number in range(1, rounds + 1):
+                for workers, server in servers.items():
+                    label = f"{names[workers]} [round {number}/{rounds}]"
+                    runs[workers].append(self.measure(server, valid, label, threads=2))
+            for server in servers.values():
                 self.note_memory(server)
-        ratio = runs[2]["rps"] / runs[1]["rps"] if runs[1]["rps"] else 0.0
-        split = runs[2]["worker_cpu_seconds"]
+        ratios = [round(two_run["rps"] / one_run["rps"], 3) if one_run["rps"] else 0.0
+                  for one_run, two_run in zip(runs[1], runs[2], strict=True)]
+        for workers, server in servers.items():
+            record = aggregate(runs[workers], ratios)
+            # Unpinned with two wrk threads: not comparable with the pinned ceiling.
+            record["ratio_to_ceiling"] = None
+            self.cases.append({**self.describe_case(server, valid, names[workers], "scaling", threads=2,
+                                                    wrk_cpu=None), **record})
+        ratio = statistics.median(ratios)
+        split = [round(sum(cpu), 2) for cpu in zip(*(run["worker_cpu_seconds"] for run in runs[2]), strict=True)]
         # Keep-alive connections stay with the worker that accepted them: if one worker took them all, the
         # second one adds nothing, whatever the cores.
         balance = min(split) / max(split) if split and max(split) > 0 else 0.0
-        return {"how": how, "rps_1_worker": runs[1]["rps"], "rps_2_workers": runs[2]["rps"],
-                "ratio": round(ratio, 3), "worker_cpu_seconds_2_workers": split, "balance": round(balance, 2)}
+        return {"how": how, "rps_1_worker": statistics.median(run["rps"] for run in runs[1]),
+                "rps_2_workers": statistics.median(run["rps"] for run in runs[2]), "ratio": round(ratio, 3),
+                "round_ratios": ratios, "worker_cpu_seconds_2_workers": split, "balance": round(balance, 2)}
 
     @staticmethod
     def _where(cpu: int | None) -> str:
@@ -544,7 +551,7 @@ def print_report(result: dict[str, Any]) -> None:
         where = f"{c['workers']}/" + (f"cpu{c['server_cpu']}" if c["server_cpu"] is not None else "any")
         ratio = c.get("ratio_to_ceiling")
         spread = ""
-        if c.get("rounds"):
+        if c.get("rounds") and ratio is not None:
             each = [r["ratio_to_ceiling"] for r in c["rounds"]]
             spread = f"{min(each):.2f}-{max(each):.2f}"
         print(f"{c['name']:<28} {c['log_level']:<8} {where:<12} {c['rps']:>9,.0f} {c['latency_ms']['p50']:>7.2f} "
@@ -583,8 +590,10 @@ def print_report(result: dict[str, Any]) -> None:
           f"{control['growth_last_phase_mb']:+.2f} MB over the last phase, peak {control['peak_mb']:.1f} MB")
     sc = result["scaling"]
     print(f"scaling ({sc['how']}):")
-    print(f"  1 worker {sc['rps_1_worker']:,.0f} req/s, 2 workers {sc['rps_2_workers']:,.0f} req/s: "
-          f"x{sc['ratio']:.2f}; CPU seconds per worker with 2: {sc['worker_cpu_seconds_2_workers']}")
+    print(f"  1 worker {sc['rps_1_worker']:,.0f} req/s, 2 workers {sc['rps_2_workers']:,.0f} req/s (medians): "
+          f"x{sc['ratio']:.2f}, the median of the rounds' "
+          f"x{min(sc['round_ratios']):.2f}-x{max(sc['round_ratios']):.2f}; "
+          f"CPU seconds per worker with 2: {sc['worker_cpu_seconds_2_workers']}")
     if sc["balance"] < 0.5:
         print(f"  note: the workers' load is unbalanced (least/most busy = {sc['balance']:.2f}): the kernel handed "
               "most keep-alive connections to one worker")
@@ -605,7 +614,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="one round of a few seconds per case, a small RSS run: proves the benchmark works "
                              "(make test)")
     parser.add_argument("--rounds", type=int,
-                        help="throughput rounds, each measuring every case once (default 5; short 1)")
+                        help="rounds, each measuring every throughput case and each worker count once "
+                             "(default 7; short 1)")
     parser.add_argument("--duration", type=float, help="seconds per measured run (default 4; short 2)")
     parser.add_argument("--warmup", type=float,
                         help="seconds of warm-up per case before the first round, 0 for none (default 3; short 1)")
@@ -615,7 +625,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
                         help="where the JSON, the PNG and the wrk scripts go (default bench/results)")
     args = parser.parse_args(argv)
-    args.rounds = args.rounds if args.rounds is not None else (1 if args.short else 5)
+    args.rounds = args.rounds if args.rounds is not None else (1 if args.short else 7)
     args.duration = args.duration or (2.0 if args.short else 4.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.short else 3.0)
     args.rss_requests = args.rss_requests or (3000 if args.short else 200_000)

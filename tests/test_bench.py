@@ -102,7 +102,8 @@ def test_ratios_are_medians_of_rounds_against_the_ceiling_runs_around_them(resul
         assert case["rps"] == pytest.approx(statistics.median(run["rps"] for run in kept), abs=0.1)
         assert case["server_cpu_share"] == min(run["server_cpu_share"] for run in case["rounds"])
     for case in results["cases"]:
-        assert (case["role"] == "scaling") == (case["ratio_to_ceiling"] is None) == ("rounds" not in case), case
+        assert (case["role"] == "scaling") == (case["ratio_to_ceiling"] is None), case
+        assert len(case["rounds"]) == rounds + (case["name"] == "ceiling"), case
 
 
 @pytest.fixture
@@ -178,6 +179,12 @@ def test_rss_run_and_scaling_are_reported(results: dict[str, Any]) -> None:
     assert len(control["samples"]) == 4 and control["peak_mb"] > 0
     scaling = results["scaling"]
     assert scaling["rps_1_worker"] > 0 and scaling["rps_2_workers"] > 0 and scaling["ratio"] > 0
+    by_name = {c["name"]: c for c in results["cases"]}
+    one, two = by_name["validate-valid (1 worker)"]["rounds"], by_name["validate-valid (2 workers)"]["rounds"]
+    # Each round's 2-worker run against the 1-worker run of the same round; the ratio is their median.
+    assert scaling["round_ratios"] == [pytest.approx(b["rps"] / a["rps"], abs=1e-3)
+                                       for a, b in zip(one, two, strict=True)]
+    assert scaling["ratio"] == pytest.approx(statistics.median(scaling["round_ratios"]), abs=1e-3)
     assert len(scaling["worker_cpu_seconds_2_workers"]) == 2  # both worker processes found
     assert 0 <= scaling["balance"] <= 1
     assert results["servers"]["webhook-2w"]["vmhwm_mb"] > results["servers"]["webhook-1w"]["vmhwm_mb"]
