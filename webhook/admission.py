@@ -192,7 +192,7 @@ def patched(patch: Sequence[dict[str, Any]], warnings: Sequence[str] = ()) -> Re
 
 def invalid(group: str, kind: str, name: str, errors: Sequence[FieldError]) -> Response:
     """Deny with the Status the apiserver itself returns for invalid objects, so kubectl prints it natively."""
-    summary = ", ".join([f"{e.field}: {e.message}" for e in errors])
+    summary = ", ".join([e.text for e in errors])
     if len(errors) > 1:
         summary = f"[{summary}]"
     status = {
@@ -204,7 +204,7 @@ def invalid(group: str, kind: str, name: str, errors: Sequence[FieldError]) -> R
             "name": name,
             "group": group,
             "kind": kind,
-            "causes": [{"reason": e.type, "message": e.message, "field": e.field} for e in errors],
+            "causes": [e.cause for e in errors],
         },
         "code": 422,
     }

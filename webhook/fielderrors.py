@@ -29,26 +29,38 @@ class ErrorType(enum.StrEnum):
 
 
 class FieldError(NamedTuple):
-    """One problem at one field. ``message`` is what a Status cause carries: the text without the field path."""
+    """One problem at one field. ``message`` is what a Status cause carries: the text without the field path.
+
+    ``cause`` and ``text`` are what a Status shows of it, made once with the error: most errors are constants of the
+    generated checks (or cached), so a denial then only collects them. They are shared between answers, never
+    changed.
+    """
 
     type: ErrorType
     field: str
     message: str
+    cause: dict[str, str]  # the Status cause: reason, message, field
+    text: str  # "field: message", as in the Status message
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
+        return self.text
+
+
+def _error(type_: ErrorType, field: str, message: str) -> FieldError:
+    return FieldError(type_, field, message, {"reason": type_, "message": message, "field": field},
+                      f"{field}: {message}")
 
 
 def required(field: str, detail: str = "") -> FieldError:
-    return FieldError(ErrorType.REQUIRED, field, f"Required value: {detail}" if detail else "Required value")
+    return _error(ErrorType.REQUIRED, field, f"Required value: {detail}" if detail else "Required value")
 
 
 def too_long(field: str, max_length: int) -> FieldError:
-    return FieldError(ErrorType.TOO_LONG, field, f"Too long: may not be more than {max_length} characters")
+    return _error(ErrorType.TOO_LONG, field, f"Too long: may not be more than {max_length} characters")
 
 
 def not_supported(field: str, value: Any, supported: tuple[str, ...]) -> FieldError:
-    return FieldError(
+    return _error(
         ErrorType.NOT_SUPPORTED, field, f"Unsupported value: {format_value(value)}: {_supported(supported)}"
     )
 
@@ -66,13 +78,13 @@ def type_invalid(field: str, value: Any, expected: str, found: str | None = None
 @functools.lru_cache(maxsize=1024)  # keyed by schema paths and type names only: a few dozen entries
 def _type_invalid(field: str, expected: str, found: str) -> FieldError:
     quoted = go_quote(found)
-    return FieldError(
+    return _error(
         ErrorType.TYPE_INVALID, field, f"Invalid value: {quoted}: {field} in body must be of type {expected}: {quoted}"
     )
 
 
 def invalid(field: str, value: Any, detail: str) -> FieldError:
-    return FieldError(ErrorType.INVALID, field, f"Invalid value: {format_value(value)}: {detail}")
+    return _error(ErrorType.INVALID, field, f"Invalid value: {format_value(value)}: {detail}")
 
 
 def json_type(value: Any) -> str:
