@@ -254,12 +254,17 @@ def round_ratios(case_rps: Sequence[float], ceiling_rps: Sequence[float]) -> lis
             for rps, before, after in zip(case_rps, ceiling_rps[:-1], ceiling_rps[1:], strict=True)]
 
 
+def starved(run: dict[str, Any]) -> bool:
+    """The pinned server did not have its core during this run: another process took some of it."""
+    return bool(run["server_cpu_share"] < STARVED_SHARE)
+
+
 def disturbed_rounds(case_runs: Sequence[dict[str, Any]], ceiling_runs: Sequence[dict[str, Any]]) -> list[bool]:
-    """Rounds in which the pinned server did not have its core: the case's run or a ceiling run around it got
-    less than STARVED_SHARE of a CPU, so its ratio says more about the other process than about ours."""
-    starved = [run["server_cpu_share"] < STARVED_SHARE for run in ceiling_runs]
-    return [run["server_cpu_share"] < STARVED_SHARE or before or after
-            for run, before, after in zip(case_runs, starved[:-1], starved[1:], strict=True)]
+    """Rounds in which the pinned server did not have its core: the case's run or a ceiling run around it was
+    starved, so its ratio says more about the other process than about ours."""
+    ceiling = [starved(run) for run in ceiling_runs]
+    return [starved(run) or before or after
+            for run, before, after in zip(case_runs, ceiling[:-1], ceiling[1:], strict=True)]
 
 
 def aggregate(runs: list[dict[str, Any]], ratios: list[float], disturbed: list[bool] | None = None) -> dict[str, Any]:
@@ -406,13 +411,13 @@ class Bench:
             for server in (ceil, ours, info):
                 self.note_memory(server)
         ceiling_runs = [run["rps"] for run in ceiling_case.runs]
-        undisturbed = [run["rps"] for run in ceiling_case.runs if run["server_cpu_share"] >= STARVED_SHARE]
+        undisturbed = [run["rps"] for run in ceiling_case.runs if not starved(run)]
         self.ceiling_rps = statistics.median(undisturbed or ceiling_runs)
         for case in cases:
             if case is ceiling_case:
                 # Each ceiling run against their median: how far the machine drifted.
                 ratios = [round(rps / self.ceiling_rps, 3) if self.ceiling_rps else 0.0 for rps in ceiling_runs]
-                disturbed = [run["server_cpu_share"] < STARVED_SHARE for run in case.runs]
+                disturbed = [starved(run) for run in case.runs]
             else:
                 ratios = round_ratios([run["rps"] for run in case.runs], ceiling_runs)
                 disturbed = disturbed_rounds(case.runs, ceiling_case.runs)
