@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+# Captured from a real kube-apiserver; kept in the repository with the tests.
+REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "reference"
 
 # The apiserver's headers (Go's client), and the path with its query, as captured.
 HEADERS = {
