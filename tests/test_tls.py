@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import signal
@@ -154,21 +155,46 @@ def test_client_certificates_are_required_with_client_ca(pki: Path, tmp_path: Pa
     ca = certs.create_ca("apiserver-client-ca")
     other_ca = certs.create_ca("someone-else")
     (tmp_path / "client-ca.crt").write_bytes(ca.cert_pem())
-    for name, issuer in (("good", ca), ("bad", other_ca)):
-        leaf = certs.issue(issuer, ["kube-apiserver"], client=True)
+    leaves = {
+        "good": certs.issue(ca, ["kube-apiserver"], client=True),
+        "other-ca": certs.issue(other_ca, ["kube-apiserver"], client=True),
+        "serving-only": certs.issue(ca, ["kube-apiserver"]),  # the right CA, but not made for client auth
+    }
+    pairs: dict[str, tuple[Path, Path] | None] = {"none": None}
+    for name, leaf in leaves.items():
         (tmp_path / f"{name}.crt").write_bytes(leaf.cert_pem())
         (tmp_path / f"{name}.key").write_bytes(leaf.key_pem())
-    good = (tmp_path / "good.crt", tmp_path / "good.key")
+        pairs[name] = (tmp_path / f"{name}.crt", tmp_path / f"{name}.key")
+    good = pairs.pop("good")
     server = ServerProcess(pki, "--client-ca", str(tmp_path / "client-ca.crt"))
     try:
         server.wait_ready(cert=good)
-        assert server.client(cert=good).post("/validate", review(pool())).status == 200
-        for cert in (None, (tmp_path / "bad.crt", tmp_path / "bad.key")):
-            with pytest.raises((ssl.SSLError, ConnectionError)):
-                # TLS 1.3 reports a refused client certificate on first read, not in the handshake.
-                server.client(cert=cert).request("GET", "/readyz")
+        for name, cert in pairs.items():
+            # TLS 1.3 reports a refused client certificate on first read, not in the handshake...
+            refused = server.client(cert=cert)
+            with pytest.raises((ssl.SSLError, ConnectionResetError, http.client.RemoteDisconnected)):
+                refused.request("GET", "/readyz")
+            refused.close()
+            # ...TLS 1.2 in the handshake itself: it is TLS that refuses the client, before any HTTP.
+            refused = server.client(cert=cert)
+            refused.context.maximum_version = ssl.TLSVersion.TLSv1_2
+            with pytest.raises((ssl.SSLError, ConnectionResetError)), refused.connect():
+                pass
+            # The server lives on, and still answers a client whose certificate it trusts.
+            accepted = server.client(cert=good)
+            assert accepted.post("/validate", review(pool())).json()["response"]["allowed"] is True, name
+            accepted.close()
+        assert server.proc.poll() is None
     finally:
         server.stop()
+
+
+def test_without_client_ca_a_client_needs_no_certificate(server: ServerProcess) -> None:
+    client = server.client()
+    with client.connect() as sock:
+        assert sock.version() in {"TLSv1.2", "TLSv1.3"}
+    assert client.post("/validate", review(pool())).status == 200
+    client.close()
 
 
 def test_sigterm_finishes_the_request_in_flight(pki: Path) -> None:
@@ -277,10 +303,16 @@ def test_certs_command(tmp_path: Path) -> None:
     assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["10.0.0.1"]
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
     assert 29 <= (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days <= 31
-    assert (out / "tls.key").stat().st_mode & 0o777 == 0o600
-    # Go's verifier (the apiserver) and OpenSSL both accept the chain for the service name.
-    ctx = client_context(out / "ca.crt")
-    assert ctx.verify_mode == ssl.CERT_REQUIRED
+    # A server on this bundle is trusted, through ca.crt, for each name asked for and for no other.
+    server = ServerProcess(out).wait_ready(server_name=SERVICE_NAME)
+    try:
+        for name in (SERVICE_NAME, "alt.example"):
+            with server.client(server_name=name).connect() as sock:
+                assert sock.getpeercert(binary_form=True) == leaf.public_bytes(serialization.Encoding.DER)
+        with pytest.raises(ssl.SSLCertVerificationError, match="mismatch"):
+            server.client(server_name="other.example").connect()
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(("args", "complaint"), [
