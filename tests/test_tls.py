@@ -303,6 +303,9 @@ def test_certs_command(tmp_path: Path) -> None:
     assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["10.0.0.1"]
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
     assert 29 <= (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days <= 31
+    # As the README says: the certificates are public, the key is its owner's alone (whatever the umask).
+    modes = {name: (out / name).stat().st_mode & 0o777 for name in ("ca.crt", "tls.crt", "tls.key")}
+    assert modes == {"ca.crt": 0o644, "tls.crt": 0o644, "tls.key": 0o600}
     # A server on this bundle is trusted, through ca.crt, for each name asked for and for no other.
     server = ServerProcess(out).wait_ready(server_name=SERVICE_NAME)
     try:

@@ -124,7 +124,7 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 
 def write_bundle(out_dir: Path, ca: KeyPair, leaf: KeyPair) -> None:
-    """Write ``ca.crt``, ``tls.crt`` and ``tls.key`` (mode 0600), each atomically; the key goes last."""
+    """Write ``ca.crt`` and ``tls.crt`` (mode 0644) and ``tls.key`` (mode 0600), each atomically; the key last."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomically(out_dir / CA_FILE, ca.cert_pem())
     write_atomically(out_dir / CERT_FILE, leaf.cert_pem())
