@@ -1,0 +1,66 @@
+"""Integers beyond int64 are "number"s to the apiserver, in any field.
+
+The apiserver's JSON decoder reads an integer literal that fits in int64 as an integer and any other as a float64,
+so kube-openapi's type check names the type it found "integer" for the first and "number" for the second: a string
+field holding 2**64 says ``must be of type string: "number"``, and the integer field refuses it as a "number" too.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support import Client, pool, review
+from webhook import connectionpool
+
+INT64_MAX = 9223372036854775807
+INT64_MIN = -9223372036854775808
+BEYOND = [INT64_MAX + 1, INT64_MIN - 1, 18446744073709551616]  # 2**63, -(2**63)-1, 2**64
+WITHIN = [INT64_MAX, INT64_MIN, 0]
+
+
+def causes(obj: object) -> list[tuple[str, str, str]]:
+    return [(e.field, str(e.cause["reason"]), e.message) for e in connectionpool.validate(obj)]
+
+
+def type_error(field: str, expected: str, found: str) -> tuple[str, str, str]:
+    return (field, "FieldValueTypeInvalid",
+            f'Invalid value: "{found}": {field} in body must be of type {expected}: "{found}"')
+
+
+@pytest.mark.parametrize("number", BEYOND)
+def test_beyond_int64_in_a_string_field_is_a_number(number: int) -> None:
+    assert causes(pool(project=number)) == [type_error("spec.project", "string", "number")]
+
+
+@pytest.mark.parametrize("number", WITHIN)
+def test_within_int64_in_a_string_field_is_an_integer(number: int) -> None:
+    assert causes(pool(project=number)) == [type_error("spec.project", "string", "integer")]
+
+
+@pytest.mark.parametrize("number", BEYOND)
+def test_beyond_int64_in_the_integer_field_is_a_number(number: int) -> None:
+    assert causes(pool(poolSize=number)) == [type_error("spec.poolSize", "integer", "number")]
+
+
+@pytest.mark.parametrize("number", WITHIN)
+def test_within_int64_the_integer_field_is_valid(number: int) -> None:
+    assert causes(pool(poolSize=number)) == []
+
+
+@pytest.mark.parametrize("number", BEYOND + WITHIN)
+@pytest.mark.parametrize(("field", "expected"), [("project", "string"), ("poolSize", "integer")])
+def test_over_https_the_literal_is_read_as_the_apiserver_reads_it(client: Client, field: str, expected: str,
+                                                                  number: int) -> None:
+    body = json.dumps(review(pool(**{field: number}))).encode()
+    assert str(number).encode() in body  # the exact integer literal goes over the wire
+    response = client.post("/validate", body).json()["response"]
+    found = "integer" if INT64_MIN <= number <= INT64_MAX else "number"
+    if (field, found) == ("poolSize", "integer"):
+        assert response["allowed"] is True
+        return
+    assert response["allowed"] is False
+    field_path = f"spec.{field}"
+    [cause] = response["status"]["details"]["causes"]
+    assert (cause["field"], cause["reason"], cause["message"]) == type_error(field_path, expected, found)
