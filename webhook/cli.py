@@ -71,6 +71,61 @@ def _schema(_args: argparse.Namespace, _parser: argparse.ArgumentParser) -> None
     print()
 
 
+def _verdict_options(parser: argparse.ArgumentParser) -> None:
+    """What ``check`` and ``audit`` share: how to print, which Kubernetes wording, how to enforce."""
+    from webhook import report  # noqa: PLC0415 - keeps `serve` free of these imports
+
+    parser.add_argument("-o", "--output", choices=report.FORMATS, default="text",
+                        help="text (kubectl's own lines, the default), json, junit or sarif")
+    parser.add_argument("--kubernetes-version", metavar="VERSION",
+                        help="word the causes as this Kubernetes version's apiserver does, e.g. 1.28 (default: newest)")
+    parser.add_argument("--enforcement", choices=report.ENFORCEMENTS, default="deny",
+                        help="deny: exit 1 on a denial (default); warn: report as warnings, exit 0; dryrun: exit 0")
+
+
+def _wording(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    from webhook import wording  # noqa: PLC0415
+
+    try:
+        return wording.for_version(args.kubernetes_version)
+    except ValueError as exc:
+        parser.error(f"--kubernetes-version: {exc}")
+
+
+def _finish(report: Any, output: str) -> None:
+    from webhook import report as reporting  # noqa: PLC0415
+
+    sys.stderr.write(reporting.problems_text(report.problems, report.command))
+    sys.stdout.write(reporting.render(report, output))
+    sys.stdout.flush()
+    raise SystemExit(report.exit_code())
+
+
+def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from webhook import check, fix  # noqa: PLC0415
+
+    if args.fix and (not args.paths or check.STDIN in args.paths):
+        parser.error("--fix writes files in place: give file or directory paths, not stdin")
+    report, files = check.check(args.paths, _wording(args, parser), args.enforcement, excludes=args.exclude)
+    if args.fix:
+        for note in fix.fix_files(files):
+            print(note, file=sys.stderr)
+    _finish(report, args.output)
+
+
+def _audit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from webhook import audit  # noqa: PLC0415
+
+    if args.namespace and args.all_namespaces:
+        parser.error("give --namespace or --all-namespaces, not both")
+    if args.chunk_size < 1:
+        parser.error("--chunk-size must be at least 1")
+    report = audit.audit(_wording(args, parser), args.enforcement, namespace=args.namespace,
+                         all_namespaces=args.all_namespaces, kubeconfig=args.kubeconfig, context=args.context,
+                         page_size=args.chunk_size)
+    _finish(report, args.output)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="connectionpool-webhook", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -90,6 +145,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the ConnectionPool rules as an OpenAPI v3 schema")
     schema.set_defaults(run=_schema, parser=schema)
+
+    check = commands.add_parser(
+        "check", help="judge the ConnectionPools in manifests as the webhook would (exit 1 if any is denied)")
+    check.add_argument("paths", nargs="*", metavar="PATH",
+                       help="files, or directories walked for .yaml/.yml/.json; - or nothing reads stdin")
+    _verdict_options(check)
+    check.add_argument("--fix", action="store_true", help="write the defaults into the files, changing nothing else")
+    check.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                       help="skip files whose path or name matches, repeatable (e.g. 'charts/*/templates/*')")
+    check.set_defaults(run=_check, parser=check)
+
+    audit = commands.add_parser(
+        "audit", help="judge every ConnectionPool a cluster stores as the webhook would judge it now")
+    audit.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    audit.add_argument("--context", help="kubeconfig context to use (default: the current one)")
+    audit.add_argument("-n", "--namespace", help="namespace to audit (default: the context's namespace)")
+    audit.add_argument("-A", "--all-namespaces", action="store_true", help="audit every namespace")
+    audit.add_argument("--chunk-size", type=int, default=500, metavar="N", help="objects per page (default 500)")
+    _verdict_options(audit)
+    audit.set_defaults(run=_audit, parser=audit)
     return parser
 
 

@@ -1,0 +1,651 @@
+"""Read manifests the way ``kubectl apply -f`` reads them, down to the JSON the apiserver receives.
+
+kubectl does not read YAML as YAML 1.2 (or PyYAML) does. Its path, from the sources (kubernetes-sigs/yaml and its
+goyaml.v2 fork, apimachinery's ``util/yaml`` and ``util/json``, Go's ``encoding/json``):
+
+1. ``util/yaml.YAMLReader`` splits the stream into documents on lines that start with ``---`` and have nothing but
+   spaces or a ``#`` comment after it (anything else there is "invalid Yaml document separator"). A stream whose first
+   non-blank character is ``{`` is read as a stream of JSON objects instead.
+2. Each document goes through ``sigs.k8s.io/yaml.YAMLToJSON``: go-yaml v2 (a port of libyaml, YAML 1.1) decodes it
+   into Go values, only its first document is read, map keys are turned into strings
+   (``convertToJSONableObject``) and ``encoding/json`` writes it out.
+3. kubectl decodes that JSON into an unstructured object (integers that fit int64 stay int64, any other number is a
+   float64) and encodes it again to send it; the apiserver decodes it the same way.
+
+go-yaml v2's resolution of plain (unquoted, untagged) scalars, from ``resolve.go`` (verified in the source):
+
+- null: ``""``, ``~``, ``null``, ``Null``, ``NULL``;
+- bool: ``y Y yes Yes YES on On ON true True TRUE`` and ``n N no No NO off Off OFF false False FALSE``;
+- float specials: ``.inf``, ``+.inf``, ``-.inf``, ``.nan`` in three casings; ``encoding/json`` cannot write them, so
+  kubectl refuses the document ("json: unsupported value: NaN");
+- a scalar that starts with a digit or sign: a YAML 1.1 timestamp (``2001-12-14``, ``2001-12-14T21:59:43Z``, with a
+  space or a lower-case ``t``) stays the *original text* (decode.go keeps timestamps as strings when decoding into
+  ``interface{}``); else, with every ``_`` removed, Go's ``ParseInt(s, 0, 64)`` (``0x1F``, ``0o17``, ``0b101``, legacy
+  octal ``0777``; ``0778`` is not octal and falls through to the float rule: 778), then ``ParseUint``, then a float
+  matching ``[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?``; sexagesimal ``1:30`` is a string;
+- a scalar that starts with ``.``: Go's ``ParseFloat`` (``.5``);
+- anything else, every quoted scalar and every block scalar (``|``, ``>``): a string.
+
+Explicit tags: ``!!str``, ``!!int``, ``!!float`` (an integer becomes a float), ``!!bool``, ``!!null``, ``!!timestamp``
+and ``!!binary`` (base64-decoded) are honoured, a value that does not fit its tag is an error; any other tag leaves
+the scalar a string. Merge keys follow go-yaml v2, which merges in place, in order: keys after ``<<`` override the
+merged ones *and the merged ones override keys before it*; in a sequence of maps the earlier map wins.
+
+What the JSON steps do to numbers (Go's ``encoding/json`` float format: plain digits unless the magnitude is below
+1e-6 or at least 1e21): a float with an integral value is written as an integer literal, so ``poolSize: 1.0`` and
+``poolSize: 1e3`` reach the apiserver as the integers 1 and 1000, while ``1.5`` or ``1e21`` stay numbers; ``-0.0``
+becomes ``0``; an integer beyond int64 is carried as a float64 (18446744073709551615 arrives as
+18446744073709551616). Map keys become strings: ``1`` -> "1", ``yes``/``true`` -> "true", ``1.5`` -> "1.5" (Go's
+shortest float32 form), ``2001-12-14`` -> "2001-12-14"; a ``null`` key, an integer key beyond int64 and a list or map
+as a key cannot be converted, and kubectl refuses the document.
+
+Inferred rather than read: that ``0o17`` parses (Go 1.13+ ``ParseInt``, which every supported kubectl is built
+with); that when two keys convert to the same string (``1`` and ``"1"``) the last one in the file wins (Go iterates
+the map in random order, so kubectl itself is not deterministic there).
+
+Parsing is libyaml's (through ruamel.yaml's C extension; its pure-Python parser when the extension is missing),
+which is the parser go-yaml v2 was ported from; this module does the YAML 1.1 resolution on its events itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+import math
+import re
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    Event,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
+
+_TAG = "tag:yaml.org,2002:"
+STR, INT, FLOAT, BOOL, NULL = _TAG + "str", _TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"
+TIMESTAMP, BINARY, MERGE = _TAG + "timestamp", _TAG + "binary", _TAG + "merge"
+_RESOLVABLE = frozenset({STR, INT, FLOAT, BOOL, NULL, TIMESTAMP})
+
+
+class ManifestError(ValueError):
+    """The text cannot be read as kubectl would read it. ``line`` is 1-based (0 when unknown)."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """A composed YAML node: ``kind`` is "scalar", "map" or "seq"; aliases share the anchored node."""
+
+    kind: str
+    line: int  # 1-based, in the whole stream
+    tag: str | None = None
+    value: str = ""
+    plain: bool = False  # an untagged plain scalar: resolved by the YAML 1.1 rules
+    children: list[Node] | None = None  # seq items, or map keys and values alternating
+    column: int = 0  # 0-based, where the node (its anchor or tag included) starts
+    flow: bool = False  # a flow collection ({...} or [...])
+    anchored: bool = False  # has an anchor: other nodes may alias it
+    end: tuple[int, int] = (0, 0)  # collections: 1-based line and 0-based column of their end ("}" in flow style)
+
+
+class Document(NamedTuple):
+    """One document of a stream: its JSON value as the apiserver would receive it, and where it starts.
+
+    ``error`` is set when kubectl could read the YAML but not turn it into JSON (``.nan``, a ``null`` key): ``value``
+    is then the best reading we have, so that a caller can still tell what kind of object it was.
+    """
+
+    value: Any
+    line: int
+    node: Node | None = None
+    error: ManifestError | None = None
+
+    def line_of(self, *path: str | int) -> int:
+        """The line of the value at ``path`` (keys and list indexes), or of the nearest ancestor found."""
+        node, line = self.node, self.line
+        for step in path:
+            node = child(node, step)
+            if node is None:
+                break
+            line = node.line
+        return line
+
+    def node_at(self, *path: str | int) -> Node | None:
+        """The node written at ``path`` in the text (not one reached through a merge key), or None."""
+        node = self.node
+        for step in path:
+            node = child(node, step)
+        return node
+
+
+def child(node: Node | None, step: str | int) -> Node | None:
+    """The value node of key ``step`` (the last one written) or item ``step``; merge keys are not followed."""
+    if node is None or node.children is None:
+        return None
+    if node.kind == "seq":
+        return node.children[step] if isinstance(step, int) and 0 <= step < len(node.children) else None
+    found = None
+    pairs = node.children
+    for i in range(0, len(pairs), 2):
+        key = pairs[i]
+        if key.kind == "scalar" and key.value == step:
+            found = pairs[i + 1]
+    return found
+
+
+# --- step 1: splitting a stream into documents, as util/yaml.YAMLReader does ---------------------------------------
+
+
+class Chunk(NamedTuple):
+    """The text of one document and the 0-based index of its first line in the stream."""
+
+    text: str
+    first_line: int
+
+
+def split_documents(text: str) -> list[Chunk]:
+    """kubectl's split: a line starting with ``---`` ends a document (only spaces or a comment may follow it)."""
+    chunks: list[Chunk] = []
+    lines = text.splitlines(keepends=True)
+    start = 0
+    for i, line in enumerate(lines):
+        if not line.startswith("---"):
+            continue
+        rest = line[3:].strip()
+        if rest and not rest.startswith("#"):
+            raise ManifestError(f"invalid Yaml document separator: {rest}", i + 1)
+        if i > start:
+            chunks.append(Chunk("".join(lines[start:i]), start))
+        start = i + 1
+    if start < len(lines):
+        chunks.append(Chunk("".join(lines[start:]), start))
+    return chunks
+
+
+def is_json_stream(text: str) -> bool:
+    """kubectl reads a stream as JSON when its first non-whitespace character is ``{``."""
+    return text.lstrip(" \t\r\n").startswith("{")
+
+
+# --- step 2: go-yaml v2's resolution ------------------------------------------------------------------------------
+
+_SPECIAL: dict[str, Any] = {}
+for _words, _value in (
+    ("y Y yes Yes YES true True TRUE on On ON", True),
+    ("n N no No NO false False FALSE off Off OFF", False),
+    ("~ null Null NULL", None),
+    (".nan .NaN .NAN", math.nan),
+    (".inf .Inf .INF +.inf +.Inf +.INF", math.inf),
+    ("-.inf -.Inf -.INF", -math.inf),
+):
+    for _word in _words.split():
+        _SPECIAL[_word] = _value
+_SPECIAL[""] = None
+
+# The first character decides which rules can apply at all (resolve.go's resolveTable).
+_HINT = dict.fromkeys("+-", "S") | dict.fromkeys("0123456789", "D") | dict.fromkeys("yYnNtTfFoO~", "M") | {".": "."}
+
+_YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")  # what Go's ParseFloat accepts of a string starting with "."
+_DIGITS = {2: "01", 8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
+# resolve.go's allowedTimestampFormats, as Go's time.Parse reads them: 4-digit year, 1-2 digit month/day/h/m/s.
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:(?:[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))"
+    r"|(?: (\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?))?"
+)
+
+
+def _go_parse_uint(text: str) -> tuple[int | None, bool]:
+    """Go's ``strconv.ParseUint(text, 0, 64)``: (value, False), or (None, out_of_range)."""
+    if not text:
+        return None, False
+    base, digits = 10, text
+    if text[0] == "0":
+        prefix = text[1:2].lower()
+        if len(text) >= 3 and prefix in ("b", "o", "x"):
+            base, digits = {"b": 2, "o": 8, "x": 16}[prefix], text[2:]
+        else:
+            base, digits = 8, text[1:]
+    allowed = _DIGITS[base]
+    if any(c not in allowed for c in digits):
+        return None, False
+    value = int(digits, base) if digits else 0
+    if value > UINT64_MAX:
+        return None, True
+    return value, False
+
+
+def _go_parse_int(text: str) -> int | None:
+    """Go's ``strconv.ParseInt(text, 0, 64)``, or None."""
+    negative = text[:1] == "-"
+    body = text[1:] if text[:1] in ("+", "-") else text
+    value, _ = _go_parse_uint(body)
+    if value is None:
+        return None
+    value = -value if negative else value
+    return value if INT64_MIN <= value <= INT64_MAX else None
+
+
+def _go_parse_float(text: str) -> float | None:
+    """Go's ``strconv.ParseFloat`` for the decimal forms resolve.go hands it: None when it overflows."""
+    value = float(text)
+    return None if math.isinf(value) else value
+
+
+def is_timestamp(text: str) -> bool:
+    match = _TIMESTAMP.fullmatch(text)
+    if not match:
+        return False
+    year, month, day = (int(g) for g in match.group(1, 2, 3))
+    clock = [int(g) for g in (match.group(4, 5, 6) if match.group(4) else match.group(7, 8, 9)) if g is not None]
+    try:
+        datetime.date(year, month, day)
+    except ValueError:
+        return False
+    return not clock or (clock[0] < 24 and clock[1] < 60 and clock[2] < 60)
+
+
+def resolve_plain(text: str) -> Any:
+    """What go-yaml v2 makes of an untagged plain scalar: None, bool, int, float or str."""
+    hint = _HINT.get(text[0]) if text else "N"
+    if hint is None:
+        return text
+    if text in _SPECIAL:
+        return _SPECIAL[text]
+    if hint == ".":
+        return _go_parse_float(text) if _DOT_FLOAT.fullmatch(text) else text
+    if hint in ("D", "S"):
+        return _resolve_number(text)
+    return text
+
+
+def _resolve_number(text: str) -> Any:
+    if is_timestamp(text):
+        return text  # decode.go keeps a timestamp as its text when the target is interface{}
+    plain = text.replace("_", "")
+    as_int = _go_parse_int(plain)
+    if as_int is not None:
+        return as_int
+    as_uint, out_of_range = _go_parse_uint(plain)
+    if as_uint is not None:
+        return as_uint
+    if _YAML_FLOAT.fullmatch(plain):
+        as_float = _go_parse_float(plain)
+        if as_float is not None:
+            return as_float
+    if plain.startswith("0b"):
+        value = _go_parse_int_base2(plain[2:])
+        if value is not None:
+            return value
+    elif plain.startswith("-0b"):
+        value = _go_parse_int_base2("-" + plain[3:])
+        if value is not None:
+            return value
+    if out_of_range:  # the goyaml.v2 fork in sigs.k8s.io/yaml reads such an integer as a big.Int
+        return int(plain, 0) if not re.fullmatch(r"0[0-7]+", plain) else int(plain[1:], 8)
+    return text
+
+
+def _go_parse_int_base2(text: str) -> int | None:
+    negative = text[:1] == "-"
+    body = text[1:] if text[:1] in ("+", "-") else text
+    if not body or any(c not in "01" for c in body):
+        return None
+    value = -int(body, 2) if negative else int(body, 2)
+    if INT64_MIN <= value <= UINT64_MAX:
+        return value
+    return None
+
+
+def _resolve_tagged(tag: str, text: str, line: int) -> Any:
+    """A scalar with an explicit tag (``!!int "10"``), as resolve.go's resolve(tag, in) and decode.go's scalar()."""
+    if tag == BINARY:
+        try:
+            data = base64.b64decode(text.replace("\n", "").replace("\r", ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise ManifestError("!!binary value contains invalid base64 data", line) from None
+        return data.decode("utf-8", errors="replace")
+    if tag not in _RESOLVABLE:
+        return text  # any other tag (!foo, !!set...) leaves the scalar's text
+    if tag == STR:
+        return text
+    if tag == TIMESTAMP:
+        if is_timestamp(text):
+            return text
+        raise ManifestError(f"cannot decode !!str `{text}` as a !!timestamp", line)
+    value = resolve_plain(text)
+    kind = _kind_tag(value, text)
+    if kind == tag:
+        return value
+    if tag == FLOAT and kind == INT:
+        return float(value)
+    raise ManifestError(f"cannot decode {_short(kind)} `{text}` as a {_short(tag)}", line)
+
+
+def _kind_tag(value: Any, text: str) -> str:
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int):
+        return INT
+    if isinstance(value, float):
+        return FLOAT
+    return TIMESTAMP if is_timestamp(text) else STR
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
+
+
+# --- composing events into nodes ---------------------------------------------------------------------------------
+
+_YAML_SAFE = YAML(typ="safe", pure=False)  # libyaml through ruamel.yaml.clib when installed
+
+
+def _events(text: str) -> Iterator[Event]:
+    yield from _YAML_SAFE.parse(text)
+
+
+def compose_first(text: str, first_line: int = 0) -> Node | None:
+    """The first document of ``text`` as nodes (go-yaml's Unmarshal reads only the first), or None when empty."""
+    anchors: dict[str, Node] = {}
+    stack: list[Node] = []
+    root: Node | None = None
+    try:
+        for event in _events(text):
+            line = first_line + event.start_mark.line + 1
+            if isinstance(event, ScalarEvent):
+                tag = None if event.tag in (None, "") else event.tag
+                plain = tag is None and bool(event.implicit[0]) and not event.style
+                node = Node("scalar", line, tag, event.value, plain, column=event.start_mark.column)
+            elif isinstance(event, MappingStartEvent | SequenceStartEvent):
+                kind = "map" if isinstance(event, MappingStartEvent) else "seq"
+                node = Node(kind, line, event.tag, children=[], column=event.start_mark.column,
+                            flow=bool(event.flow_style))
+            elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+                stack.pop().end = (line, event.start_mark.column)
+                continue
+            elif isinstance(event, AliasEvent):
+                if event.anchor not in anchors:
+                    raise ManifestError(f"unknown anchor '{event.anchor}' referenced", line)
+                node = anchors[event.anchor]
+                _attach(stack, node)
+                continue
+            elif isinstance(event, DocumentEndEvent | StreamEndEvent):
+                break
+            else:
+                continue
+            anchor = getattr(event, "anchor", None)
+            if anchor:
+                node.anchored = True
+                anchors[anchor] = node  # registered before its children, as go-yaml does
+            if root is None:
+                root = node
+            else:
+                _attach(stack, node)
+            if node.kind != "scalar":
+                stack.append(node)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = first_line + mark.line + 1 if mark is not None else 0
+        raise ManifestError(exc.problem or exc.context or "invalid YAML", line) from None
+    except YAMLError as exc:
+        raise ManifestError(str(exc).splitlines()[0] if str(exc) else "invalid YAML") from None
+    return root
+
+
+def _attach(stack: list[Node], node: Node) -> None:
+    parent = stack[-1]
+    assert parent.children is not None
+    parent.children.append(node)
+
+
+# --- nodes to Go values, Go values to what the apiserver receives ------------------------------------------------
+
+
+class _Converter:
+    """go-yaml v2's decode into interface{}, then convertToJSONableObject and the JSON round trips, in one walk.
+
+    Errors that kubectl would stop at are collected (the first one is reported) and the walk goes on with a best
+    reading, so the caller can still see the kind and name of the object.
+    """
+
+    def __init__(self) -> None:
+        self.error: ManifestError | None = None
+        self._active: set[int] = set()
+
+    def fail(self, message: str, line: int) -> None:
+        if self.error is None:
+            self.error = ManifestError(message, line)
+
+    def value(self, node: Node) -> Any:
+        if node.kind == "scalar":
+            return self.wire(self.scalar(node), node.line)
+        if id(node) in self._active:
+            raise ManifestError("anchor value contains itself", node.line)
+        self._active.add(id(node))
+        try:
+            if node.kind == "seq":
+                return [self.value(child) for child in node.children or ()]
+            out: dict[str, Any] = {}
+            self.mapping(node, out)
+            return out
+        finally:
+            self._active.discard(id(node))
+
+    def scalar(self, node: Node) -> Any:
+        if node.plain:
+            return resolve_plain(node.value)
+        if node.tag is None:
+            return node.value  # quoted or block scalar
+        return _resolve_tagged(node.tag, node.value, node.line)
+
+    def mapping(self, node: Node, out: dict[str, Any]) -> None:
+        pairs = node.children or []
+        for i in range(0, len(pairs), 2):
+            key, value = pairs[i], pairs[i + 1]
+            if key.kind == "scalar" and key.value == "<<" and (key.plain or key.tag == MERGE):
+                self.merge(value, out)
+                continue
+            out[self.key(key)] = self.value(value)
+
+    def merge(self, node: Node, out: dict[str, Any]) -> None:
+        """decode.go's merge(): in place, so merged keys override earlier ones; earlier maps of a list win."""
+        if node.kind == "map":
+            self._merge_map(node, out)
+        elif node.kind == "seq":
+            for child in reversed(node.children or []):
+                if child.kind != "map":
+                    raise ManifestError("map merge requires map or sequence of maps as the value", child.line)
+                self._merge_map(child, out)
+        else:
+            raise ManifestError("map merge requires map or sequence of maps as the value", node.line)
+
+    def _merge_map(self, node: Node, out: dict[str, Any]) -> None:
+        if id(node) in self._active:
+            raise ManifestError("anchor value contains itself", node.line)
+        self._active.add(id(node))
+        try:
+            self.mapping(node, out)
+        finally:
+            self._active.discard(id(node))
+
+    def key(self, node: Node) -> str:
+        """convertToJSONableObject's key conversion."""
+        if node.kind != "scalar":
+            raise ManifestError("invalid map key: a list or map cannot be a key", node.line)
+        value = self.scalar(node)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            if INT64_MIN <= value <= INT64_MAX:
+                return str(value)
+            self.fail(f"unsupported map key of type: uint64, key: {value}", node.line)
+            return str(value)
+        if isinstance(value, float):
+            return go_float32_key(value)
+        self.fail("unsupported map key of type: <nil>, key: <nil>", node.line)
+        return "null"
+
+    def wire(self, value: Any, line: int) -> Any:
+        """A Go value as the apiserver decodes it after encoding/json and kubectl's unstructured round trip."""
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            return value
+        if isinstance(value, int):
+            if INT64_MIN <= value <= INT64_MAX:
+                return value
+            try:
+                value = float(value)
+            except OverflowError:
+                self.fail(f"number {value} is out of range", line)
+                return value
+        if math.isnan(value) or math.isinf(value):
+            shown = "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+            self.fail(f"json: unsupported value: {shown}", line)
+            return value
+        return wire_float(value)
+
+
+def wire_float(value: float) -> int | float:
+    """Go's encoding/json writes a float64 with an integral value below 1e21 as an integer literal."""
+    magnitude = abs(value)
+    if magnitude == 0:
+        return 0
+    if magnitude < 1e-6 or magnitude >= 1e21:
+        return value
+    return int(value) if value.is_integer() else value
+
+
+def go_float32_key(value: float) -> str:
+    """``strconv.FormatFloat(v, 'g', -1, 32)``, with go-yaml's names for the infinities and NaN."""
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    try:
+        single = struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        return ".inf" if value > 0 else "-.inf"
+    if math.isinf(single):
+        return ".inf" if single > 0 else "-.inf"
+    if single == 0:
+        return "-0" if math.copysign(1, single) < 0 else "0"
+    for precision in range(1, 10):  # the shortest digits that read back as the same float32
+        text = f"{single:.{precision - 1}e}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
+            break
+    mantissa, exponent_text = text.split("e")
+    exponent = int(exponent_text)  # Go's digs.dp - 1
+    digits = mantissa.replace(".", "").replace("-", "").rstrip("0") or "0"
+    sign = "-" if single < 0 else ""
+    # strconv's 'g' with the shortest precision: %e when exp < -4 || exp >= 6, else %f; exponents have 2+ digits.
+    if exponent < -4 or exponent >= 6:
+        frac = digits[1:]
+        return f"{sign}{digits[0]}{'.' + frac if frac else ''}e{'+' if exponent >= 0 else '-'}{abs(exponent):02d}"
+    if exponent < 0:
+        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
+    whole = digits[: exponent + 1].ljust(exponent + 1, "0")
+    frac = digits[exponent + 1:]
+    return f"{sign}{whole}{'.' + frac if frac else ''}"
+
+
+# --- JSON streams ------------------------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _load_json(text: str) -> Iterator[Document]:
+    position, line = 0, 1
+    length = len(text)
+    while True:
+        while position < length and text[position] in " \t\r\n":
+            if text[position] == "\n":
+                line += 1
+            position += 1
+        if position >= length:
+            return
+        try:
+            value, end = _JSON.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(exc.msg, exc.lineno) from None
+        except ValueError as exc:
+            raise ManifestError(str(exc), line) from None
+        converter = _Converter()
+        wired = _wire_tree(converter, value, line)
+        yield Document(wired, line, None, converter.error)
+        line += text.count("\n", position, end)
+        position = end
+
+
+def _wire_tree(converter: _Converter, value: Any, line: int) -> Any:
+    if isinstance(value, dict):
+        return {k: _wire_tree(converter, v, line) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire_tree(converter, v, line) for v in value]
+    return converter.wire(value, line)
+
+
+# --- the entry point ---------------------------------------------------------------------------------------------
+
+
+def load(text: str) -> Iterator[Document]:
+    """Every non-empty document of a manifest stream, as kubectl would send it.
+
+    Raises :class:`ManifestError` (with a line) for text kubectl cannot read at all; documents before the bad one
+    have been yielded by then. Empty documents (only comments, or ``null``) are skipped, as kubectl skips them.
+    """
+    if is_json_stream(text):
+        yield from _load_json(text)
+        return
+    for chunk in split_documents(text):
+        node = compose_first(chunk.text, chunk.first_line)
+        if node is None:
+            continue
+        converter = _Converter()
+        value = converter.value(node)
+        if value is None:
+            continue
+        yield Document(value, node.line, node, converter.error)
+
+
+def loads(text: str) -> list[Any]:
+    """The values of :func:`load`, raising on the first document kubectl could not convert."""
+    out = []
+    for doc in load(text):
+        if doc.error:
+            raise doc.error
+        out.append(doc.value)
+    return out
