@@ -75,13 +75,7 @@ def edits_for(found: Found, lines: Sequence[str], newline: str) -> list[Edit]:
 
 
 def _key_node(mapping: kubeyaml.Node | None, name: str) -> kubeyaml.Node | None:
-    pairs = mapping.children if mapping is not None and mapping.kind == "map" else None
-    found = None
-    for i in range(0, len(pairs or ()), 2):
-        assert pairs is not None
-        if pairs[i].kind == "scalar" and pairs[i].value == name:
-            found = pairs[i]
-    return found
+    return kubeyaml.entry(mapping, name)[0]
 
 
 def _unescape(segment: str) -> str:

@@ -125,35 +125,36 @@ class Document(NamedTuple):
     error: ManifestError | None = None
 
     def line_of(self, *path: str | int) -> int:
-        """The line of the value at ``path`` (keys and list indexes), or of the nearest ancestor found."""
+        """The line of the field at ``path`` (keys and list indexes: its key's line), or of its nearest ancestor."""
         node, line = self.node, self.line
         for step in path:
-            node = child(node, step)
+            key, node = entry(node, step)
             if node is None:
                 break
-            line = node.line
+            line = (key or node).line
         return line
 
     def node_at(self, *path: str | int) -> Node | None:
         """The node written at ``path`` in the text (not one reached through a merge key), or None."""
         node = self.node
         for step in path:
-            node = child(node, step)
+            node = entry(node, step)[1]
         return node
 
 
-def child(node: Node | None, step: str | int) -> Node | None:
-    """The value node of key ``step`` (the last one written) or item ``step``; merge keys are not followed."""
+def entry(node: Node | None, step: str | int) -> tuple[Node | None, Node | None]:
+    """Key and value nodes of key ``step`` (the last one written), or (None, item) of a list; merges not followed."""
     if node is None or node.children is None:
-        return None
+        return None, None
     if node.kind == "seq":
-        return node.children[step] if isinstance(step, int) and 0 <= step < len(node.children) else None
-    found = None
+        ok = isinstance(step, int) and 0 <= step < len(node.children)
+        return None, (node.children[step] if ok else None)  # type: ignore[index]
+    found: tuple[Node | None, Node | None] = (None, None)
     pairs = node.children
     for i in range(0, len(pairs), 2):
         key = pairs[i]
         if key.kind == "scalar" and key.value == step:
-            found = pairs[i + 1]
+            found = (key, pairs[i + 1])
     return found
 
 
