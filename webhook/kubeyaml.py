@@ -606,9 +606,17 @@ def _load_json(text: str) -> Iterator[Document]:
             raise ManifestError(str(exc), line) from None
         converter = _Converter()
         wired = _wire_tree(converter, value, line)
-        yield Document(wired, line, None, converter.error)
+        yield Document(wired, line, _positions(text[position:end], line - 1), converter.error)
         line += text.count("\n", position, end)
         position = end
+
+
+def _positions(text: str, first_line: int) -> Node | None:
+    """Nodes for a JSON document's lines: JSON is YAML flow syntax, which the YAML parser reads (when it can)."""
+    try:
+        return compose_first(text, first_line)
+    except ManifestError:
+        return None
 
 
 def _wire_tree(converter: _Converter, value: Any, line: int) -> Any:
