@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,29 +62,33 @@ class Connection:
                     self.default_namespace = namespace
         except ConfigException as exc:
             raise ClusterError(f"cannot load the cluster configuration: {_one_line(str(exc))}") from None
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise ClusterError(f"cannot load the cluster configuration: {_one_line(str(exc))}") from None
+        except Exception as exc:
+            raise ClusterError(f"cannot load the cluster configuration: {type(exc).__name__}: "
+                               f"{_one_line(str(exc))}") from None
         configuration.retries = 1
         self.server = configuration.host
         self.api = client.CustomObjectsApi(client.ApiClient(configuration))
 
 
-def pages(connection: Connection, namespace: str | None, page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
-    """Every ConnectionPool in ``namespace`` (all namespaces for None), page by page."""
+def pages(connection: Connection, namespace: str | None, page_size: int = PAGE_SIZE) -> list[dict[str, Any]]:
+    """Every ConnectionPool in ``namespace`` (all namespaces for None), read page by page.
+
+    If a continue token expires mid-list (410), the pages read so far are dropped and the list is read again in one
+    request, as client-go's pager does (FullListIfExpired): a list is one consistent snapshot, never two mixed.
+    """
+    items: list[dict[str, Any]] = []
     token: str | None = None
     while True:
         try:
             page = _list(connection, namespace, page_size, token)
         except ApiException as exc:
-            if exc.status == 410 and token:  # the continue token expired: read the whole list at once
-                page = _list(connection, namespace, None, None)
-                yield from page.get("items") or []
-                return
+            if exc.status == 410 and token:
+                return list(_list(connection, namespace, None, None).get("items") or [])
             raise
-        yield from page.get("items") or []
+        items.extend(page.get("items") or [])
         token = (page.get("metadata") or {}).get("continue") or None
         if not token:
-            return
+            return items
 
 
 def _list(connection: Connection, namespace: str | None, limit: int | None, token: str | None) -> dict[str, Any]:

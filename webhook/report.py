@@ -183,7 +183,9 @@ def summary_line(report: Report) -> str:
     line = f"{s['checked']} {noun} checked{where}: {s['allowed']} allowed, {s['denied']} denied"
     if report.skipped:
         line += f"; {report.skipped} other object{'' if report.skipped == 1 else 's'} skipped"
-    if report.problems:
+    if report.problems and report.command == "audit":
+        line += "; the cluster could not be read"
+    elif report.problems:
         line += f"; {len(report.problems)} input{'' if len(report.problems) == 1 else 's'} could not be read"
     if report.enforcement != "deny" and s["denied"]:
         line += f" (enforcement {report.enforcement}: not failing)"
