@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench soak clean .apt-deps
+.PHONY: run test lint bench bench-check soak clean .apt-deps
 
 # Runtime only: what `make run` needs.
 $(BIN)/connectionpool-webhook: pyproject.toml
@@ -31,6 +31,10 @@ test: $(VENV)/.dev .apt-deps
 # Full benchmark (figures, JSON and PNG under bench/results/); the suite runs a short form.
 bench: $(VENV)/.dev .apt-deps
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
+# `check` on 10,000 generated manifests: documents per second, and where the time goes.
+bench-check: $(VENV)/.dev
+	$(BIN)/python bench/check_bench.py $(BENCH_CHECK_ARGS)
 
 # Soak under faults, 5 minutes by default; the suite runs a short form.
 soak: $(VENV)/.dev .apt-deps
