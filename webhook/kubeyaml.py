@@ -65,7 +65,6 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
     DocumentEndEvent,
-    Event,
     MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
@@ -374,7 +373,7 @@ except ImportError:  # pragma: no cover - no C extension for this interpreter
 _YAML_SAFE = YAML(typ="safe", pure=True)
 
 
-def _events(text: str) -> Iterator[Event]:
+def _events(text: str) -> Iterator[Any]:
     if _CParser is None:
         yield from _YAML_SAFE.parse(text)
         return
