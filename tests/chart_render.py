@@ -37,12 +37,14 @@ class Rendered:
         return found[0]
 
     def webhooks(self) -> dict[str, dict[str, Any]]:
-        """Webhook configuration kind -> its one webhook."""
-        out = {}
-        for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
-            (hook,) = self.one(kind)["webhooks"]
-            out[kind] = hook
-        return out
+        """Webhook configuration kind -> its first webhook (the validating one of namespaces without a label)."""
+        return {kind: self.one(kind)["webhooks"][0]
+                for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")}
+
+    def all_webhooks(self) -> list[dict[str, Any]]:
+        """Every webhook entry of both configurations."""
+        return [hook for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+                for hook in self.one(kind)["webhooks"]]
 
     def deployment_container(self) -> dict[str, Any]:
         (container,) = self.one("Deployment")["spec"]["template"]["spec"]["containers"]

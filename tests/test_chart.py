@@ -231,8 +231,8 @@ def test_webhooks_ports_and_probes_match_the_server(rendered: dict[str, Rendered
     env = out.env()
     hooks = out.webhooks()
 
-    paths = {hook["clientConfig"]["service"]["path"] for hook in hooks.values()}
-    assert paths == set(handlers.WEBHOOKS)
+    paths = {hook["clientConfig"]["service"]["path"] for hook in out.all_webhooks()}
+    assert paths == set(handlers.webhooks())
     assert hooks["ValidatingWebhookConfiguration"]["clientConfig"]["service"]["path"] == "/validate"
     assert hooks["MutatingWebhookConfiguration"]["clientConfig"]["service"]["path"] == "/mutate"
     for hook in hooks.values():
@@ -392,8 +392,8 @@ def test_url_mode_registers_only_the_webhooks(rendered: dict[str, Rendered]) -> 
 @pytest.mark.parametrize("namespace", ["webhooks", "kube-system", "platform-admission"])
 def test_namespace_selector_excludes_release_namespace_and_kube_system(namespace: str) -> None:
     out = render(namespace=namespace)
-    for hook in out.webhooks().values():
-        (rule,) = hook["namespaceSelector"]["matchExpressions"]
+    for hook in out.all_webhooks():
+        rule = hook["namespaceSelector"]["matchExpressions"][0]
         assert rule["key"] == "kubernetes.io/metadata.name" and rule["operator"] == "NotIn"
         assert sorted(rule["values"]) == sorted({namespace, "kube-system"})
 
@@ -405,15 +405,15 @@ def test_user_selectors_are_added_not_replacing(rendered: dict[str, Rendered]) -
         selector = hook["namespaceSelector"]
         assert selector["matchLabels"] == {"aiven.io/managed": "true"}
         assert selector["matchExpressions"][0]["values"] == [NAMESPACE, "kube-system"]
-        assert selector["matchExpressions"][1:] == values["namespaceSelector"]["matchExpressions"]
+        assert selector["matchExpressions"][-1:] == values["namespaceSelector"]["matchExpressions"]
         assert hook["objectSelector"] == values["objectSelector"]
-        assert hook["matchConditions"] == values["matchConditions"]
+        assert hook["matchConditions"][2:] == values["matchConditions"]  # after the two built-in ones
         assert hook["timeoutSeconds"] == 3
     mutating = hooks["MutatingWebhookConfiguration"]
     assert (mutating["failurePolicy"], mutating["reinvocationPolicy"]) == ("Ignore", "IfNeeded")
     assert hooks["ValidatingWebhookConfiguration"]["failurePolicy"] == "Fail"
     defaults = rendered["defaults"].webhooks()
-    assert all("objectSelector" not in h and "matchConditions" not in h for h in defaults.values())
+    assert all("objectSelector" not in h and len(h["matchConditions"]) == 2 for h in defaults.values())
 
 
 # --- The pod --------------------------------------------------------------------------------------------------------

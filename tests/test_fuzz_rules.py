@@ -53,7 +53,10 @@ def test_oracle_schema_is_valid_json_schema() -> None:
     ("obj", "fields"),
     [
         (VALID, set()),
-        (_with("/spec/poolSize", 1.0), {"spec.poolSize"}),
+        (_with("/spec/poolSize", 1.0), set()),
+        (_with("/spec/poolSize", 1e3), set()),
+        (_with("/spec/poolSize", 1.5), {"spec.poolSize"}),
+        (_with("/spec/poolSize", 2.0**53), {"spec.poolSize"}),
         (_with("/spec/poolSize", True), {"spec.poolSize"}),
         (_with("/spec/poolSize", INT64_MAX), set()),
         (_with("/spec/poolSize", INT64_MAX + 1), {"spec.poolSize"}),
@@ -69,7 +72,7 @@ def test_oracle_schema_is_valid_json_schema() -> None:
     ],
 )
 def test_oracle_encodes_apiserver_semantics(obj: Any, fields: set[str]) -> None:
-    """The oracle itself: null pruning, 1.0 and true not integers, int64 range, code points, minLength 1."""
+    """The oracle itself: null pruning, 1.0 an integer, 1.5 and true not, int64 range, code points, minLength 1."""
     assert oracle_fields(obj) == fields
 
 
@@ -87,10 +90,11 @@ def test_rules_agree_with_oracle_on_any_json_value(obj: Any) -> None:
 
 @fuzz(300)
 @given(value=st.one_of(st.floats(), st.sampled_from([math.inf, -math.inf, math.nan])))
-def test_rules_treat_every_float_as_not_an_integer(value: float) -> None:
-    # NaN and Infinity never arrive as JSON, but the rules must still not trip over them.
+def test_rules_take_only_whole_floats_within_2_53_as_integers(value: float) -> None:
+    # kube-openapi's IsFloat64AJSONInteger; NaN and Infinity never arrive as JSON, but must not trip the rules.
     errors = connectionpool.validate(_with("/spec/poolSize", value))
-    assert [e.field for e in errors] == ["spec.poolSize"]
+    whole = math.isfinite(value) and value == int(value) and abs(value) <= 2**53 - 1
+    assert [e.field for e in errors] == ([] if whole else ["spec.poolSize"])
 
 
 @pytest.mark.parametrize("size", [10**309, -(10**309), 10**4000], ids=["1e309", "-1e309", "1e4000"])

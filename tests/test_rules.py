@@ -9,8 +9,9 @@ import jsonpatch
 import pytest
 
 from tests.support import pool
-from webhook import connectionpool
+from webhook import connectionpool, wording
 from webhook.connectionpool import default, validate
+from webhook.schema import Object, String
 
 
 def causes(obj: Any) -> list[tuple[str, str, str]]:
@@ -28,7 +29,7 @@ def test_a_complete_pool_is_valid() -> None:
 def test_max_length_boundary(field: str, limit: int) -> None:
     assert validate(pool(**{field: "a" * limit})) == []
     assert causes(pool(**{field: "a" * (limit + 1)})) == [
-        (f"spec.{field}", "FieldValueTooLong", f"Too long: may not be more than {limit} characters")
+        (f"spec.{field}", "FieldValueTooLong", f"Too long: may not be more than {limit} bytes")
     ]
 
 
@@ -76,13 +77,16 @@ def test_optional_null_fields_are_absent() -> None:
     assert validate(obj) == []
 
 
-@pytest.mark.parametrize("size", [0, 1, -1, 2**63 - 1, -(2**63)])
-def test_pool_size_int64(size: int) -> None:
+@pytest.mark.parametrize("size", [0, 1, -1, 2**63 - 1, -(2**63), 1.0, -0.0, 1e3, 2.0**53 - 1,
+                                  -(2.0**53 - 1)])
+def test_pool_size_int64(size: float) -> None:
+    # Whole floats within +-(2**53 - 1) are integers to kube-openapi (the apiserver decodes `1.0` as a float).
     assert validate(pool(poolSize=size)) == []
 
 
 @pytest.mark.parametrize(("size", "found"), [
-    (1.5, "number"), (1.0, "number"), (2**63, "number"), (-(2**63) - 1, "number"), (10**309, "number"),
+    (1.5, "number"), (2.0**53, "number"), (-(2.0**53), "number"), (1e300, "number"), (2**63, "number"),
+    (-(2**63) - 1, "number"), (10**309, "number"),
     (-(10**4000), "number"), ("10", "string"),
     (True, "boolean"), ([1], "array"), ({"n": 1}, "object"),
 ])
@@ -93,7 +97,7 @@ def test_pool_size_type(size: Any, found: str) -> None:
     )]
 
 
-@pytest.mark.parametrize("field", ["databaseName", "project", "serviceName", "username", "poolMode"])
+@pytest.mark.parametrize("field", ["databaseName", "project", "serviceName", "username"])
 @pytest.mark.parametrize(("value", "found"), [(5, "integer"), (1.5, "number"), (True, "boolean"),
                                               (["a"], "array"), ({"a": "b"}, "object")])
 def test_string_fields_reject_other_types(field: str, value: Any, found: str) -> None:
@@ -101,6 +105,59 @@ def test_string_fields_reject_other_types(field: str, value: Any, found: str) ->
         f"spec.{field}", "FieldValueTypeInvalid",
         f'Invalid value: "{found}": spec.{field} in body must be of type string: "{found}"',
     )]
+
+
+# kube-openapi runs the enum check on a value of any type, after the type check: two causes, in that order. Values
+# print as Go's %v prints them; other values in Go syntax up to 1.33 and as JSON from 1.34.
+@pytest.mark.parametrize(("value", "found", "shown", "shown_json"), [
+    (5, "integer", "5", "5"), (1.5, "number", "1.5", "1.5"), (1e6, "number", "1e+06", "1e+06"),
+    (True, "boolean", "true", "true"), (["a"], "array", '[]interface {}{"a"}', '["a"]'),
+    ({"b": 1, "a": "x"}, "object", 'map[string]interface {}{"a":"x", "b":1}', '{"a":"x","b":1}'),
+])
+def test_enum_field_of_another_type_gets_two_causes(value: Any, found: str, shown: str, shown_json: str) -> None:
+    supported = 'supported values: "session", "transaction", "statement"'
+    for version, printed in (("1.28", shown), ("1.33", shown), ("1.34", shown_json)):
+        assert causes_at(version, pool(poolMode=value)) == [
+            ("spec.poolMode", "FieldValueTypeInvalid",
+             f'Invalid value: "{found}": spec.poolMode in body must be of type string: "{found}"'),
+            ("spec.poolMode", "FieldValueNotSupported", f"Unsupported value: {printed}: {supported}"),
+        ]
+
+
+def causes_at(version: str, obj: Any) -> list[tuple[str, str, str]]:
+    return [(e.field, e.type, e.message) for e in validate(obj, wording.for_version(version))]
+
+
+@pytest.mark.parametrize(("version", "reason", "message"), [
+    ("1.24", "FieldValueInvalid", 'Invalid value: "{value}": spec.project in body should be at most 63 chars long'),
+    ("v1.25.0", "FieldValueTooLong", "Too long: may not be longer than 63"),
+    ("v1.28.7-gke.1026000", "FieldValueTooLong", "Too long: may not be longer than 63"),
+    ("1.31", "FieldValueTooLong", "Too long: may not be longer than 63"),
+    ("1.32", "FieldValueTooLong", "Too long: may not be more than 63 bytes"),
+    ("1.36", "FieldValueTooLong", "Too long: may not be more than 63 bytes"),
+])
+def test_too_long_is_worded_as_each_version_words_it(version: str, reason: str, message: str) -> None:
+    value = "p" * 64
+    assert causes_at(version, pool(project=value)) == [("spec.project", reason, message.format(value=value))]
+
+
+def test_type_errors_were_invalid_values_before_1_25() -> None:
+    assert causes_at("1.24", pool(poolSize="7")) == [(
+        "spec.poolSize", "FieldValueInvalid",
+        'Invalid value: "string": spec.poolSize in body must be of type integer: "string"')]
+
+
+def test_a_limit_of_one_is_one_byte() -> None:
+    short = Object(properties={"x": String(max_length=1)}).compile()
+    errors: list[Any] = []
+    short({"x": "ab"}, errors)
+    assert [e.message for e in errors] == ["Too long: may not be more than 1 byte"]
+
+
+@pytest.mark.parametrize("version", ["", "1", "one.two", "1.28.x.y", "latest"])
+def test_unknown_version_shapes_are_refused(version: str) -> None:
+    with pytest.raises(ValueError, match="not a Kubernetes version"):
+        wording.for_version(version)
 
 
 @pytest.mark.parametrize("key", ["key", "name"])
@@ -159,8 +216,9 @@ def test_spec_must_be_an_object(spec: Any) -> None:
 
 def test_every_problem_is_reported_at_once() -> None:
     obj = pool(project="p" * 64, poolMode="bogus", poolSize="10", authSecretRef={"key": ""}, username=None)
+    # Properties first, then the required ones missing, per object: kube-openapi's order.
     assert [c[0] for c in causes(obj)] == [
-        "spec.project", "spec.username", "spec.poolMode", "spec.poolSize", "spec.authSecretRef.key",
+        "spec.project", "spec.poolMode", "spec.poolSize", "spec.authSecretRef.key", "spec.username",
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import msgspec
@@ -37,6 +37,8 @@ class Request:
     namespace: str = ""
     dry_run: bool = False
     username: str = ""
+    # request.oldObject, read only when a handler calls this (an UPDATE of a valid object never needs it).
+    old_object: Callable[[], Any] = field(default=lambda: None, compare=False, repr=False)
 
 
 class Response(NamedTuple):
@@ -117,8 +119,11 @@ class Reader:
     """
 
     def __init__(self, object_schema: Object) -> None:
-        shape = ENVELOPE.replace_at(("request", "object"), replace(object_schema, required=False))
+        optional = replace(object_schema, required=False)
+        shape = ENVELOPE.replace_at(("request", "object"), optional)
         self._project = msgspec.json.Decoder(shape.projection()).decode
+        old = Object(properties={"request": Object(properties={"oldObject": optional})})
+        self._project_old = msgspec.json.Decoder(old.projection()).decode
 
     def parse(self, body: bytes) -> Any:
         try:
@@ -130,7 +135,18 @@ class Reader:
 
     def decode(self, body: bytes) -> Request:
         """Parse and check an AdmissionReview; raise :class:`BadReview` if it cannot be answered."""
-        return request_of(self.parse(body))
+        request = request_of(self.parse(body))
+        request.old_object = lambda: self._old_object(body)
+        return request
+
+    def _old_object(self, body: bytes) -> Any:
+        """``request.oldObject`` of a review that :meth:`decode` accepted (None if absent), parsed on its own."""
+        try:
+            review = self._project_old(body)
+        except (msgspec.MsgspecError, RecursionError):
+            review = parse_json(body)  # a shape the projection does not fit; it was valid JSON for decode()
+        request = review.get("request") if type(review) is dict else None
+        return request.get("oldObject") if type(request) is dict else None
 
 
 def request_of(review: Any) -> Request:
@@ -147,7 +163,7 @@ def request_of(review: Any) -> Request:
     if obj is None and operation in WRITES:
         raise BadReview(f"request.object: Required value for {operation}")
     user = request.get("userInfo")
-    return Request(
+    parsed = Request(
         api_version=review["apiVersion"],
         uid=request["uid"],
         operation=operation,
@@ -157,6 +173,9 @@ def request_of(review: Any) -> Request:
         dry_run=request.get("dryRun") is True,
         username=(user.get("username") if user else None) or "",
     )
+    if "oldObject" in request:  # a full parse (the Reader's projection leaves it out, and reads it on demand)
+        parsed.old_object = lambda: request["oldObject"]
+    return parsed
 
 
 def openapi_schema() -> dict[str, Any]:

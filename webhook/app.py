@@ -18,10 +18,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi import Response as HTTPResponse
 
-from webhook import __version__, admission, metrics, models
-from webhook.handlers import REVIEWS, WEBHOOKS, Webhook
+from webhook import __version__, admission, handlers, metrics, models, wording
+from webhook.enforcement import Enforcement
+from webhook.handlers import REVIEWS, Webhook
 from webhook.logs import RequestLog
-from webhook.settings import MAX_BODY_BYTES
+from webhook.settings import MAX_BODY_BYTES, Settings
 from webhook.tls import CertWatcher
 
 log = logging.getLogger("webhook.admission")
@@ -126,6 +127,8 @@ def answer(body: bytes, webhook: Webhook, started: float, request_log: RequestLo
         response = admission.errored("internal error while reviewing the object; see the webhook's logs")
     encoded = admission.encode(request, response)
     decision = _decision(response)
+    if response.errors and webhook.enforcement:
+        metrics.REQUESTS.violated(webhook.name, webhook.enforcement)
     if request_log.enabled:
         # What was decided about which object, by whom; never the object's contents.
         request_log.write({
@@ -137,6 +140,7 @@ def answer(body: bytes, webhook: Webhook, started: float, request_log: RequestLo
             "user": request.username,
             "dryRun": request.dry_run,
             "decision": decision,
+            "enforcement": webhook.enforcement,
             "errors": response.errors,
             "patchOps": len(response.patch),
             "latencyMs": int((time.perf_counter() - started) * 1_000_000) / 1000,  # whole microseconds
@@ -183,13 +187,14 @@ async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook, r
 class AdmissionFastPath:
     """ASGI app in front of FastAPI that takes the two webhook routes directly."""
 
-    def __init__(self, app: FastAPI, request_log: RequestLog) -> None:
+    def __init__(self, app: FastAPI, request_log: RequestLog, webhooks: dict[str, Webhook]) -> None:
         self.app = app
         self.request_log = request_log
+        self.webhooks = webhooks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            webhook = WEBHOOKS.get(scope["path"])
+            webhook = self.webhooks.get(scope["path"])
             if webhook is not None:
                 await review(scope, receive, send, webhook, self.request_log)
                 return
@@ -211,9 +216,12 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(certs: CertWatcher | None = None) -> AdmissionFastPath:
-    """The ASGI application. ``certs`` is the process's certificate watcher, when serving TLS."""
+def create_app(certs: CertWatcher | None = None, settings: Settings | None = None) -> AdmissionFastPath:
+    """The ASGI application. ``certs`` is the process's certificate watcher, when serving TLS; ``settings`` give the
+    default enforcement mode and the cluster's Kubernetes version."""
     request_log = RequestLog(log, "admission review")
+    settings = settings or Settings()
+    webhooks = handlers.webhooks(Enforcement(settings.enforcement), wording.for_version(settings.kubernetes_version))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -248,7 +256,7 @@ def create_app(certs: CertWatcher | None = None) -> AdmissionFastPath:
     api.openapi = openapi_with_request_models  # type: ignore[method-assign]
 
     def route(path: str, summary: str) -> None:
-        webhook = WEBHOOKS[path]
+        webhook = webhooks[path]
 
         async def endpoint(request: Request) -> HTTPResponse:
             replies: list[Message] = []
@@ -264,7 +272,9 @@ def create_app(certs: CertWatcher | None = None) -> AdmissionFastPath:
         api.add_api_route(path, endpoint, methods=["POST"], summary=summary, openapi_extra=_REVIEW_DOC,
                           responses=_RESPONSES, response_class=HTTPResponse)
 
-    route("/validate", "Validate a ConnectionPool (validating webhook)")
+    route("/validate", "Validate a ConnectionPool (validating webhook), in the server's enforcement mode")
+    for mode in Enforcement:
+        route(f"/validate/{mode}", f"Validate a ConnectionPool in {mode} mode (per-namespace enforcement)")
     route("/mutate", "Default a ConnectionPool (mutating webhook)")
 
     @api.get("/healthz", summary="Liveness: the process is serving")
@@ -282,4 +292,4 @@ def create_app(certs: CertWatcher | None = None) -> AdmissionFastPath:
     async def prometheus_metrics() -> HTTPResponse:
         return HTTPResponse(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
-    return AdmissionFastPath(api, request_log)
+    return AdmissionFastPath(api, request_log, webhooks)

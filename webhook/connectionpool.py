@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from webhook import wording
 from webhook.fielderrors import FieldError
 from webhook.schema import Integer, Object, String
+from webhook.wording import Wording
 
 GROUP = "aiven.io"
 VERSION = "v1alpha1"
@@ -34,6 +36,10 @@ SCHEMA = Object(
                     blank_is_missing=True,
                 ),
                 "namespace": String(),
+                "deletionTimestamp": String(
+                    description="Set by the apiserver when deletion starts: an object being deleted is never denied "
+                    "nor patched."
+                ),
             },
         ),
         "spec": Object(
@@ -76,14 +82,74 @@ SCHEMA = Object(
 )
 
 
-_check = SCHEMA.compile()
+_CHECKS = {row: SCHEMA.compile(row) for row in wording.ROWS}
 
 
-def validate(obj: Any) -> list[FieldError]:
-    """Every rule violation in ``obj`` at once, in declaration order; empty when the object is valid."""
+def validate(obj: Any, words: Wording = wording.LATEST) -> list[FieldError]:
+    """Every rule violation in ``obj`` at once, in declaration order, worded as ``words`` says; empty when valid."""
     errors: list[FieldError] = []
-    _check(obj, errors)
+    _CHECKS[words](obj, errors)
     return errors
+
+
+def being_deleted(obj: Any) -> bool:
+    """``metadata.deletionTimestamp`` is set: the object is on its way out, and only finalizers are left to remove.
+
+    Denying such an object's UPDATEs would keep it (and its namespace) Terminating forever.
+    """
+    if type(obj) is dict:
+        metadata = obj.get("metadata")
+        return type(metadata) is dict and metadata.get("deletionTimestamp") is not None
+    return False
+
+
+_MISSING = object()
+
+
+def _value_at(obj: Any, field: str) -> Any:
+    """The value at a field path (``spec.authSecretRef.key``); null counts as absent, as the apiserver prunes it."""
+    value = obj
+    for name in field.split(".") if field else ():
+        if type(value) is not dict:
+            return _MISSING
+        value = value.get(name)
+        if value is None:
+            return _MISSING
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality as Go's DeepEqual sees decoded values: 1, 1.0 and true are three different values."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+    if type(a) is list:
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+class Ratcheted(NamedTuple):
+    """An UPDATE's errors, split: those the update made (they deny) and those it left as they were."""
+
+    denying: list[FieldError]
+    unchanged: list[FieldError]
+
+
+def ratchet(errors: list[FieldError], obj: Any, old: Any) -> Ratcheted:
+    """Validation ratcheting, as the apiserver does it for CRDs since 1.30: on UPDATE, an error at a field whose
+    value equals the one in ``old`` (or that is absent in both) does not deny. Changing a bad value to another bad
+    value, or making a good one bad, still does.
+    """
+    if type(old) is not dict:  # nothing to compare with (the apiserver always sends oldObject with an UPDATE)
+        return Ratcheted(list(errors), [])
+    denying: list[FieldError] = []
+    unchanged: list[FieldError] = []
+    for error in errors:
+        before, after = _value_at(old, error.field), _value_at(obj, error.field)
+        same = before is after if _MISSING in (before, after) else _same(before, after)
+        (unchanged if same else denying).append(error)
+    return Ratcheted(denying, unchanged)
 
 
 def object_name(obj: Any) -> str:
@@ -130,6 +196,38 @@ def default(obj: Any) -> Defaults:
     if target is None:
         return Defaults(patch=({"op": "add", "path": "/spec/connInfoSecretTarget", "value": {"name": name}},))
     return Defaults(patch=({"op": "add", "path": "/spec/connInfoSecretTarget/name", "value": name},))
+
+
+def apply(obj: Any, patch: tuple[dict[str, Any], ...]) -> Any:
+    """``obj`` with defaulting's ``add`` operations applied, as the apiserver applies them; ``obj`` is not changed."""
+    if not patch:
+        return obj
+    result = dict(obj)
+    spec = result["spec"] = dict(result["spec"])
+    for op in patch:
+        *parents, name = op["path"].split("/")[2:]  # every path is under /spec
+        target = spec
+        for parent in parents:
+            target = target[parent] = dict(target[parent])
+        target[name] = op["value"]
+    return result
+
+
+class Admission(NamedTuple):
+    """What admission would make of a new object: defaulting's patch and warnings, then the rules' errors."""
+
+    patch: tuple[dict[str, Any], ...]
+    errors: list[FieldError]
+    warnings: tuple[str, ...]
+
+
+def admit(obj: Any, words: Wording = wording.LATEST) -> Admission:
+    """Defaulting, then the rules on the defaulted object: the verdict a ``kubectl apply`` of ``obj`` would get.
+
+    ``check`` and ``audit`` use it; the webhook reaches the same verdict in two calls, mutate then validate.
+    """
+    defaults = default(obj)
+    return Admission(defaults.patch, validate(apply(obj, defaults.patch), words), defaults.warnings)
 
 
 def openapi_schema() -> dict[str, Any]:

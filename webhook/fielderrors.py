@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import enum
 import functools
+import json
+import math
 from typing import Any, NamedTuple
 
 # The range of the apiserver's integers; its decoder reads an integer literal beyond it as a float.
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# kube-openapi accepts a float as an integer when it is whole and within +-(2**53 - 1) (go-openapi's
+# IsFloat64AJSONInteger): the apiserver decodes `1.0` and `1e3` as floats, and they pass `type: integer`.
+FLOAT_INT_LIMIT = 2**53 - 1
 
 # Bad values longer than this are shortened in messages: a 7 MiB string must not come back 7 MiB long.
 MAX_SHOWN_VALUE = 256
@@ -46,45 +51,18 @@ class FieldError(NamedTuple):
         return self.text
 
 
-def _error(type_: ErrorType, field: str, message: str) -> FieldError:
+def error(type_: ErrorType, field: str, message: str) -> FieldError:
     return FieldError(type_, field, message, {"reason": type_, "message": message, "field": field},
                       f"{field}: {message}")
 
 
 def required(field: str, detail: str = "") -> FieldError:
-    return _error(ErrorType.REQUIRED, field, f"Required value: {detail}" if detail else "Required value")
-
-
-def too_long(field: str, max_length: int) -> FieldError:
-    return _error(ErrorType.TOO_LONG, field, f"Too long: may not be more than {max_length} characters")
-
-
-def not_supported(field: str, value: Any, supported: tuple[str, ...]) -> FieldError:
-    return _error(
-        ErrorType.NOT_SUPPORTED, field, f"Unsupported value: {format_value(value)}: {_supported(supported)}"
-    )
+    return error(ErrorType.REQUIRED, field, f"Required value: {detail}" if detail else "Required value")
 
 
 @functools.cache
-def _supported(values: tuple[str, ...]) -> str:
+def supported_values(values: tuple[str, ...]) -> str:
     return "supported values: " + ", ".join(go_quote(v) for v in values)
-
-
-def type_invalid(field: str, value: Any, expected: str, found: str | None = None) -> FieldError:
-    """Worded as kube-openapi words it: the bad "value" is the JSON type that was found (``found`` overrides)."""
-    return _type_invalid(field, expected, found or json_type(value))
-
-
-@functools.lru_cache(maxsize=1024)  # keyed by schema paths and type names only: a few dozen entries
-def _type_invalid(field: str, expected: str, found: str) -> FieldError:
-    quoted = go_quote(found)
-    return _error(
-        ErrorType.TYPE_INVALID, field, f"Invalid value: {quoted}: {field} in body must be of type {expected}: {quoted}"
-    )
-
-
-def invalid(field: str, value: Any, detail: str) -> FieldError:
-    return _error(ErrorType.INVALID, field, f"Invalid value: {format_value(value)}: {detail}")
 
 
 def json_type(value: Any) -> str:
@@ -104,19 +82,57 @@ def json_type(value: Any) -> str:
     return "object"
 
 
-def format_value(value: Any) -> str:
-    """Render a bad value the way Kubernetes' field errors do: strings quoted, scalars bare."""
+def format_value(value: Any, json_composites: bool = False) -> str:
+    """Render a bad value the way Kubernetes' field errors do: strings quoted (``%q``), numbers and booleans bare
+    (``%v``), anything else in Go syntax (``%#v``) or, in newer versions, as JSON."""
     if isinstance(value, str):
         if len(value) > MAX_SHOWN_VALUE:
             return go_quote(value[:MAX_SHOWN_VALUE]) + f"...({len(value) - MAX_SHOWN_VALUE} more characters)"
         return go_quote(value)
+    if isinstance(value, dict | list) and json_composites:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # ints of any size
+    return _go_syntax(value, top=True)
+
+
+def _go_syntax(value: Any, top: bool = False) -> str:
     if value is None:
-        return "null"
+        return "null" if top else "interface {}(nil)"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json_type(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return go_float(value)
+    if isinstance(value, str):
+        return go_quote(value)
+    if isinstance(value, dict):
+        items = ", ".join(f"{go_quote(k)}:{_go_syntax(v)}" for k, v in sorted(value.items()))
+        return f"map[string]interface {{}}{{{items}}}"
+    return "[]interface {}{" + ", ".join(_go_syntax(v) for v in value) + "}"
+
+
+def go_float(value: float) -> str:
+    """A float64 as Go's ``%v`` prints it: shortest digits, with an exponent below 1e-4 and from 1e6 on."""
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    sign = "-" if math.copysign(1.0, value) < 0 else ""
+    mantissa, _, exponent = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    both = whole + fraction
+    significant = both.lstrip("0")
+    point = len(whole) - (len(both) - len(significant)) + int(exponent or 0)  # value = 0.digits x 10**point
+    digits = significant.rstrip("0") or "0"
+    if not significant:
+        return sign + "0"
+    power = point - 1
+    if power < -4 or power >= 6:
+        head, tail = digits[0], digits[1:]
+        return f"{sign}{head}{'.' + tail if tail else ''}e{'-' if power < 0 else '+'}{abs(power):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",

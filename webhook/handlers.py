@@ -1,33 +1,49 @@
-"""The two admission webhooks: ConnectionPool rules on one side, the AdmissionReview protocol on the other."""
+"""The admission webhooks: ConnectionPool rules on one side, the AdmissionReview protocol on the other.
+
+``/mutate`` defaults; ``/validate`` judges, delivering its verdict in the server's default enforcement mode, and
+``/validate/deny``, ``/validate/warn`` and ``/validate/dryrun`` in that mode (the chart points the webhook entries of
+namespaces labelled ``connectionpool-webhook.io/enforcement`` at them).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
-from webhook import admission, connectionpool
+from webhook import admission, connectionpool, wording
 from webhook.admission import Request, Response
+from webhook.enforcement import Enforcement, deliver
+from webhook.fielderrors import FieldError
+from webhook.wording import Wording
 
 # Operations that carry an object to judge; DELETE and CONNECT are always allowed.
 JUDGED = admission.WRITES
 
-# Reads every review both webhooks receive: they judge the same kind of object.
+# Reads every review the webhooks receive: they judge the same kind of object.
 REVIEWS = admission.Reader(connectionpool.SCHEMA)
 
 
-def validate(request: Request) -> Response:
+def validate(request: Request, enforcement: Enforcement = Enforcement.DENY,
+             words: Wording = wording.LATEST) -> Response:
     if request.operation not in JUDGED:
-        return admission.allowed()
-    errors = connectionpool.validate(request.object)
+        return admission.ALLOWED
+    obj = request.object
+    if connectionpool.being_deleted(obj):
+        return admission.ALLOWED
+    errors = connectionpool.validate(obj, words)
     if not errors:
-        return admission.allowed()
-    name = connectionpool.object_name(request.object) or request.name
-    return admission.invalid(connectionpool.GROUP, connectionpool.KIND, name, errors)
+        return admission.ALLOWED  # the common path: oldObject is never read
+    unchanged: list[FieldError] = []
+    if request.operation == "UPDATE":
+        errors, unchanged = connectionpool.ratchet(errors, obj, request.old_object())
+    name = connectionpool.object_name(obj) or request.name
+    return deliver(enforcement, errors, unchanged, group=connectionpool.GROUP, kind=connectionpool.KIND, name=name)
 
 
 def mutate(request: Request) -> Response:
     """Default what can be defaulted; never deny: judging the object is ``validate``'s job."""
-    if request.operation not in JUDGED:
-        return admission.allowed()
+    if request.operation not in JUDGED or connectionpool.being_deleted(request.object):
+        return admission.ALLOWED
     defaults = connectionpool.default(request.object)
     return admission.patched(defaults.patch, defaults.warnings)
 
@@ -35,10 +51,18 @@ def mutate(request: Request) -> Response:
 class Webhook(NamedTuple):
     name: str  # as it appears in metrics and logs
     handler: admission.Handler
+    enforcement: str = ""  # how a validating webhook delivers its verdict; "" for the mutating one
 
 
-# Route path -> webhook.
-WEBHOOKS: dict[str, Webhook] = {
-    "/validate": Webhook("validate", validate),
-    "/mutate": Webhook("mutate", mutate),
-}
+def webhooks(enforcement: Enforcement = Enforcement.DENY, words: Wording = wording.LATEST) -> dict[str, Webhook]:
+    """Route path -> webhook, for a server whose default mode is ``enforcement`` and whose cluster words as
+    ``words``."""
+
+    def judge(mode: Enforcement) -> Callable[[Request], Response]:
+        return lambda request: validate(request, mode, words)
+
+    routes = {"/validate": Webhook("validate", judge(enforcement), enforcement)}
+    for mode in Enforcement:
+        routes[f"/validate/{mode}"] = Webhook("validate", judge(mode), mode)
+    routes["/mutate"] = Webhook("mutate", mutate)
+    return routes

@@ -46,6 +46,12 @@ class RequestStats:
         self.buckets: dict[str, list[int]] = {}  # per webhook: observations per bucket, the last one +Inf
         self.sums: dict[str, float] = {}
         self.in_flight: dict[str, int] = {}
+        self.violations: dict[tuple[str, str], int] = {}  # (webhook, enforcement) -> requests
+
+    def violated(self, webhook: str, enforcement: str) -> None:
+        """An object broke at least one rule (whatever the mode then did about it)."""
+        key = (webhook, enforcement)
+        self.violations[key] = self.violations.get(key, 0) + 1
 
     def started(self, webhook: str) -> None:
         self.in_flight[webhook] = self.in_flight.get(webhook, 0) + 1
@@ -71,6 +77,7 @@ class RequestStats:
             "buckets": self.buckets,
             "sums": self.sums,
             "in_flight": self.in_flight,
+            "violations": [[*key, n] for key, n in self.violations.items()],
         }
 
     def add(self, snapshot: dict[str, Any], live: bool = True) -> None:
@@ -82,6 +89,8 @@ class RequestStats:
             ours = self.buckets.setdefault(webhook, [0] * (len(LATENCY_BUCKETS) + 1))
             self.buckets[webhook] = [a + b for a, b in zip(ours, theirs, strict=True)]
             self.sums[webhook] = self.sums.get(webhook, 0.0) + snapshot["sums"][webhook]
+        for webhook, enforcement, n in snapshot.get("violations", ()):
+            self.violations[webhook, enforcement] = self.violations.get((webhook, enforcement), 0) + n
         if live:
             for webhook, n in snapshot["in_flight"].items():
                 self.in_flight[webhook] = self.in_flight.get(webhook, 0) + n
@@ -111,6 +120,15 @@ class RequestStats:
         for webhook, n in sorted(self.in_flight.items()):
             in_flight.add_metric([webhook], n)
         yield in_flight
+        violations = CounterMetricFamily(
+            f"{PREFIX}_violations",
+            "Admission requests whose object broke at least one rule, by webhook and the enforcement mode that "
+            "delivered the verdict (deny, warn, dryrun).",
+            labels=["webhook", "enforcement"],
+        )
+        for (webhook, enforcement), n in sorted(self.violations.items()):
+            violations.add_metric([webhook, enforcement], n)
+        yield violations
 
 
 REQUESTS = RequestStats()

@@ -22,6 +22,7 @@ from typing import Any, TypedDict
 
 from webhook import fielderrors as fe
 from webhook.fielderrors import FieldError
+from webhook.wording import LATEST, Wording
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +54,23 @@ class String(_Node):
     enum: tuple[str, ...] = ()
 
     def emit(self, gen: _Codegen, var: str, path: str, pad: str) -> None:
-        gen.type_check(pad, var, path, "str", "string")
         if self.enum:
+            # Some versions also run the enum check on a value of the wrong type: the wording says which causes.
+            # kube-openapi runs the enum check on a value of the wrong type too: a type error, then Unsupported value.
+            supported = gen.const(self.enum)
+            gen.line(pad, f"if type({var}) is not str:")
+            gen.line(pad, f"    errors.append(W.type_error({path!r}, {var}, 'string'))")
+            gen.line(pad, f"    errors.append(W.not_supported_error({path!r}, {var}, {supported}))")
             gen.line(pad, f"elif {var} not in {gen.const(frozenset(self.enum))}:")
-            gen.line(pad, f"    errors.append(not_supported({path!r}, {var}, {gen.const(self.enum)}))")
+            gen.line(pad, f"    errors.append(W.not_supported_error({path!r}, {var}, {supported}))")
+        else:
+            gen.type_check(pad, var, path, "str", "string")
         if self.max_length is not None:
             gen.line(pad, f"elif len({var}) > {self.max_length}:")
-            gen.line(pad, f"    errors.append({gen.const(fe.too_long(path, self.max_length))})")
+            gen.line(pad, f"    errors.append(W.too_long_error({path!r}, {var}, {self.max_length}))")
         if self.min_length is not None:
-            detail = f"{path} in body should be at least {self.min_length} chars long"
             gen.line(pad, f"elif len({var}) < {self.min_length}:")
-            gen.line(pad, f"    errors.append(invalid({path!r}, {var}, {detail!r}))")
+            gen.line(pad, f"    errors.append(W.too_short_error({path!r}, {var}, {self.min_length}))")
 
     def openapi(self) -> dict[str, Any]:
         out = self._openapi("string")
@@ -80,13 +87,18 @@ class String(_Node):
 class Integer(_Node):
 
     def emit(self, gen: _Codegen, var: str, path: str, pad: str) -> None:
-        gen.type_check(pad, var, path, "int", "integer")
-        # The apiserver's decoder turns an integer beyond int64 into a float, which then fails the type check.
-        gen.line(pad, f"elif not {fe.INT64_MIN} <= {var} <= {fe.INT64_MAX}:")
-        gen.line(pad, f"    errors.append({gen.const(fe.type_invalid(path, 0, 'integer', found='number'))})")
+        # An int literal beyond int64 is a float to the apiserver's decoder, so not an integer; a whole float
+        # within +-(2**53 - 1) (`1.0`, `1e3`) is one to kube-openapi's type check.
+        gen.line(pad, f"if type({var}) is int:")
+        gen.line(pad, f"    if not {fe.INT64_MIN} <= {var} <= {fe.INT64_MAX}:")
+        gen.line(pad, f"        errors.append(W.type_error({path!r}, 0.5, 'integer'))")  # a float to the apiserver
+        gen.line(pad, f"elif type({var}) is not float or not {var}.is_integer() or abs({var}) > {fe.FLOAT_INT_LIMIT}:")
+        gen.line(pad, f"    errors.append(W.type_error({path!r}, {var}, 'integer'))")
 
     def openapi(self) -> dict[str, Any]:
-        return self._openapi("integer") | {"format": "int64"}
+        # No format: the reference declares a plain integer, and `format: int64` would change kube-openapi's
+        # wording of a fractional number.
+        return self._openapi("integer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,19 +121,21 @@ class Object(_Node):
             return
         gen.line(pad, "else:")
         prefix = f"{path}." if path else ""
+        # kube-openapi checks an object's properties first and its required list after them.
+        missing: list[tuple[str, str, Node]] = []
         for name, node in self.properties.items():
             child, child_path = gen.var(), prefix + name
             gen.line(pad, f"    {child} = {var}.get({name!r})")
-            missing = f"{child} is None"
+            absent = f"{child} is None"
             if isinstance(node, String) and node.blank_is_missing:
-                missing += f" or {child} == ''"
-            if node.required:
-                gen.line(pad, f"    if {missing}:")
-                gen.line(pad, f"        errors.append({gen.const(fe.required(child_path, node.required_detail))})")
-                gen.line(pad, "    else:")
-            else:
-                gen.line(pad, f"    if not ({missing}):")
+                absent += f" or {child} == ''"
+            gen.line(pad, f"    if not ({absent}):")
             node.emit(gen, child, child_path, pad + "        ")
+            if node.required:
+                missing.append((absent, child_path, node))
+        for absent, child_path, node in missing:
+            gen.line(pad, f"    if {absent}:")
+            gen.line(pad, f"        errors.append({gen.const(fe.required(child_path, node.required_detail))})")
 
     def projection(self) -> Any:
         """A dict of only the declared properties, or null; anything else does not parse (see ``projection``)."""
@@ -140,7 +154,7 @@ class Object(_Node):
             node = child.replace_at(rest, node)
         return replace(self, properties={**self.properties, head: node})
 
-    def compile(self) -> Check:
+    def compile(self, wording: Wording = LATEST) -> Check:
         """One flat function checking values against this schema, generated from it.
 
         The generated code makes no call per field on the happy path, which a walk over the nodes (or closures)
@@ -151,8 +165,7 @@ class Object(_Node):
         gen.line("", "def check(value, errors):")
         self.emit(gen, "value", "", "    ")
         namespace: dict[str, Any] = {
-            "type_invalid": fe.type_invalid, "not_supported": fe.not_supported, "invalid": fe.invalid,
-            **gen.constants,
+            "W": wording, **gen.constants,
         }
         source = "\n".join(gen.lines) + "\n"
         exec(compile(source, "<generated schema check>", "exec"), namespace)
@@ -192,7 +205,7 @@ class _Codegen:
     def type_check(self, pad: str, var: str, path: str, python_type: str, json_type: str) -> None:
         """The check every node starts with; the node's own checks follow as ``elif`` branches."""
         self.line(pad, f"if type({var}) is not {python_type}:")
-        self.line(pad, f"    errors.append(type_invalid({path!r}, {var}, {json_type!r}))")
+        self.line(pad, f"    errors.append(W.type_error({path!r}, {var}, {json_type!r}))")
 
     def const(self, value: Any) -> str:
         name = f"C{len(self.constants)}"

@@ -119,7 +119,7 @@ def uvicorn_config(settings: Settings, app_factory: Any = create_app) -> uvicorn
     watcher = CertWatcher(settings.tls_cert, settings.tls_key, settings.client_ca, settings.tls_reload_interval)
     config = uvicorn.Config(
         # A factory, so each worker process builds its own app around its own copy of the watcher.
-        functools.partial(app_factory, watcher),
+        functools.partial(app_factory, watcher, settings),
         factory=True,
         host=settings.host,
         port=settings.port,

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from webhook.wording import parse_version
 
 ENV_PREFIX = "WEBHOOK_"
 MAX_BODY_BYTES = 7 * 1024 * 1024
@@ -45,9 +47,25 @@ class Settings(BaseModel):
     graceful_timeout: int = Field(
         25, ge=0, le=3600, description="Seconds to finish in-flight requests after SIGTERM."
     )
+    enforcement: Literal["deny", "warn", "dryrun"] = Field(
+        "deny",
+        description="How /validate delivers a verdict: deny (a Status), warn (allowed with warnings) or dryrun "
+        "(allowed, logged and counted). Per namespace, /validate/<mode> overrides it.",
+    )
+    kubernetes_version: str | None = Field(
+        None, description="The cluster's Kubernetes version (e.g. 1.28 or v1.28.7), to word errors as its "
+        "apiserver does; none: the newest wording."
+    )
     dev_certs_dir: Path = Field(
         Path("certs/dev"), description="Where the self-signed dev certificates are kept when no --tls-cert is given."
     )
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _known_version_shape(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_version(value)  # a ValueError names what was expected
+        return value
 
     @model_validator(mode="after")
     def _cert_and_key_together(self) -> Settings:

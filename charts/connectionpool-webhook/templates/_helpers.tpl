@@ -236,6 +236,17 @@ namespaceSelector:
     - key: kubernetes.io/metadata.name
       operator: NotIn
       values: {{ list $root.Release.Namespace "kube-system" | uniq | toJson }}
+    {{- with .enforcement }}
+    # Per-namespace enforcement: each entry takes the namespaces its label value selects.
+    - key: {{ include "connectionpool-webhook.enforcementLabel" $root }}
+      {{- if eq . "default" }}
+      operator: NotIn
+      values: [deny, warn, dryrun]
+      {{- else }}
+      operator: In
+      values: [{{ . }}]
+      {{- end }}
+    {{- end }}
     {{- with $v.namespaceSelector.matchExpressions }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -243,8 +254,20 @@ namespaceSelector:
 objectSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with $v.matchConditions }}
 matchConditions:
+  # The apiserver does not call the webhook where the answer can only be "allowed", so an outage blocks neither
+  # deletion nor metadata changes (labels, annotations, finalizers, owner references). The server applies the same
+  # two rules itself, for clusters without matchConditions.
+  - name: exclude-objects-being-deleted
+    expression: "!has(object.metadata.deletionTimestamp)"
+  - name: exclude-updates-leaving-spec-unchanged
+    expression: "request.operation != 'UPDATE' || !has(oldObject.spec) || !has(object.spec) || object.spec != oldObject.spec"
+  {{- with $v.matchConditions }}
   {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end }}
+
+{{/* The namespace label that overrides the enforcement mode. */}}
+{{- define "connectionpool-webhook.enforcementLabel" -}}
+connectionpool-webhook.io/enforcement
 {{- end }}

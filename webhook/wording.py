@@ -1,0 +1,159 @@
+"""How each Kubernetes version words a CRD's validation errors: one table, with the source of each row.
+
+The apiserver's own OpenAPI validation of a custom resource changed its wording over the releases (kube-openapi's
+errors, converted to field errors by apiextensions-apiserver, printed by apimachinery's ``field.Error``). A webhook
+that wants to be indistinguishable from native validation words its causes as the cluster's apiserver does, so the
+version is a setting (``--kubernetes-version``) and every version-dependent message comes from a row here.
+
+Messages are templates with named fields, so that the CEL export (``webhook.policy``) can put expressions where
+Python puts values: ``{field}`` the field path, ``{value}`` the bad value as Go prints it, ``{limit}`` a length,
+``{unit}`` "bytes" or "byte", ``{expected}``/``{found}`` JSON type names (``{found}`` quoted), ``{supported}`` the
+quoted enum values.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from webhook import fielderrors as fe
+from webhook.fielderrors import ErrorType, FieldError
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """One cause: its reason and its message, with ``{name}`` placeholders."""
+
+    reason: ErrorType
+    message: str
+
+    def names(self) -> list[str]:
+        return re.findall(r"\{(\w+)\}", self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """The wording of one range of Kubernetes minor versions, from ``since`` to the next row."""
+
+    since: tuple[int, int]
+    source: str
+    too_long: Template
+    # The reason of a type error: FieldValueTypeInvalid from 1.24, FieldValueInvalid before (same message).
+    type_reason: ErrorType
+    # How a bad value that is neither a string nor a number nor a boolean is printed: Go syntax (``%#v``) or JSON.
+    composite_values: str
+
+    @property
+    def version(self) -> str:
+        return f"{self.since[0]}.{self.since[1]}"
+
+    def type_error(self, field: str, value: Any, expected: str) -> FieldError:
+        return _type_error(self.type_reason, field, expected, fe.json_type(value))
+
+    def too_long_error(self, field: str, value: Any, limit: int) -> FieldError:
+        return _render(self.too_long, field, value, limit)
+
+    def too_short_error(self, field: str, value: Any, limit: int) -> FieldError:
+        return _render(TOO_SHORT, field, value, limit)
+
+    def not_supported_error(self, field: str, value: Any, supported: tuple[str, ...]) -> FieldError:
+        shown = fe.format_value(value, self.composite_values == "json")
+        return _rendered(NOT_SUPPORTED, field, shown, 0, fe.supported_values(supported))
+
+
+def _render(template: Template, field: str, value: Any, limit: int) -> FieldError:
+    shown = fe.format_value(value) if "value" in template.names() else ""
+    return _rendered(template, field, shown, limit, "")
+
+
+@functools.lru_cache(maxsize=1024)  # keyed by schema paths and limits, plus a shown value only where the row has one
+def _rendered(template: Template, field: str, shown: str, limit: int, supported: str) -> FieldError:
+    unit = "byte" if limit == 1 else "bytes"
+    message = template.message.format(field=field, value=shown, limit=limit, unit=unit, supported=supported)
+    return fe.error(template.reason, field, message)
+
+
+@functools.lru_cache(maxsize=1024)  # keyed by schema paths and type names only: a few dozen entries
+def _type_error(reason: ErrorType, field: str, expected: str, found: str) -> FieldError:
+    return fe.error(reason, field, TYPE.message.format(field=field, expected=expected, found=fe.go_quote(found)))
+
+
+# The same in every version (kube-openapi's texts; apiextensions has no TooShort case, so minLength is an Invalid).
+REQUIRED = Template(ErrorType.REQUIRED, "Required value")
+TOO_SHORT = Template(ErrorType.INVALID, "Invalid value: {value}: {field} in body should be at least {limit} chars long")
+TYPE = Template(ErrorType.TYPE_INVALID, "Invalid value: {found}: {field} in body must be of type {expected}: {found}")
+NOT_SUPPORTED = Template(ErrorType.NOT_SUPPORTED, "Unsupported value: {value}: {supported}")
+
+# Oldest first. A version uses the last row whose ``since`` is not after it. Sources: apiextensions-apiserver
+# pkg/apiserver/validation/validation.go (how kube-openapi's errors become field errors), apimachinery
+# pkg/util/validation/field/errors.go (how a field error prints), and the measurements in the shared reference.
+ROWS: tuple[Wording, ...] = (
+    Wording(
+        since=(1, 0),
+        source="measured on v1.24; before apiextensions mapped TooLong and InvalidType (kubernetes#108859, "
+        "#108996, which the sources date to 1.24.0: re-measure 1.24) they fell through to field.Invalid",
+        too_long=Template(ErrorType.INVALID,
+                          "Invalid value: {value}: {field} in body should be at most {limit} chars long"),
+        type_reason=ErrorType.INVALID,
+        composite_values="go",
+    ),
+    Wording(
+        since=(1, 25),
+        source="measured on v1.28; field.TooLongMaxLength, field.TypeInvalid",
+        too_long=Template(ErrorType.TOO_LONG, "Too long: may not be longer than {limit}"),
+        type_reason=ErrorType.TYPE_INVALID,
+        composite_values="go",
+    ),
+    Wording(
+        since=(1, 32),
+        source="measured from v1.32; field.TooLong counts bytes in its words since kubernetes#128553 (the limit "
+        "still counts characters)",
+        too_long=Template(ErrorType.TOO_LONG, "Too long: may not be more than {limit} {unit}"),
+        type_reason=ErrorType.TYPE_INVALID,
+        composite_values="go",
+    ),
+    Wording(
+        since=(1, 34),
+        source="inferred: field errors print values that are not scalars as JSON since kubernetes#132314",
+        too_long=Template(ErrorType.TOO_LONG, "Too long: may not be more than {limit} {unit}"),
+        type_reason=ErrorType.TYPE_INVALID,
+        composite_values="json",
+    ),
+)
+LATEST = ROWS[-1]
+OLDEST = ROWS[0]
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$")
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    """``1.28``, ``v1.28.7`` or ``v1.28.7-gke.1026000`` (what ``.Capabilities.KubeVersion`` gives) -> (1, 28)."""
+    match = _VERSION.match(text.strip())
+    if not match:
+        raise ValueError(f"not a Kubernetes version: {text!r} (expected e.g. 1.28 or v1.28.7)")
+    return int(match[1]), int(match[2])
+
+
+def for_version(version: str | tuple[int, int] | None) -> Wording:
+    """The wording of a Kubernetes version; the newest for ``None``, the oldest row for anything older."""
+    if version is None:
+        return LATEST
+    minor = parse_version(version) if isinstance(version, str) else version
+    chosen = OLDEST
+    for row in ROWS:
+        if row.since <= minor:
+            chosen = row
+    return chosen
+
+
+def table() -> str:
+    """The rows as a Markdown table, for the README."""
+    lines = ["| versions | too long | type error | other values shown as | source |", "| --- | --- | --- | --- | --- |"]
+    for i, row in enumerate(ROWS):
+        first = "up" if i == 0 else f"{row.version}"
+        until = f"{ROWS[i + 1].since[0]}.{ROWS[i + 1].since[1] - 1}" if i + 1 < len(ROWS) else "newest"
+        lines.append(f"| {first} to {until} | `{row.too_long.reason}` `{row.too_long.message}` | `{row.type_reason}` "
+                     f"| {'Go syntax' if row.composite_values == 'go' else 'JSON'} | {row.source} |")
+    return "\n".join(lines)
