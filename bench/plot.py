@@ -1,4 +1,5 @@
-"""A small PNG of one benchmark run: requests/s per case, the ratio to the ceiling round by round, and p99 latency."""
+"""A small PNG of one benchmark run: requests/s per case (the Go peer in cyan), the ratio to the ceiling round by round,
+and p99 latency."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ matplotlib.use("Agg")  # no display on CI or in a container
 
 import matplotlib.pyplot as plt
 
-_COLOURS = {"ceiling": "#9e9e9e", "endpoint": "#1f77b4", "log-info": "#ff7f0e", "scaling": "#2ca02c"}
+_COLOURS = {"ceiling": "#9e9e9e", "endpoint": "#1f77b4", "log-info": "#ff7f0e", "scaling": "#2ca02c",
+            "go": "#17becf", "burst": "#1f77b4", "go-burst": "#17becf"}
 
 
 def render(result: dict[str, Any], path: Path) -> None:

@@ -1,18 +1,22 @@
-"""The benchmark works: its short form runs clean, and what it measures is the right answers to realistic bodies.
+"""The benchmark works: its short form runs clean, and what it measures is the right answers to realistic bodies,
+from our server and from the Go peer it is compared with (which must do the same work: same verdicts, same causes).
 
 Speed is never asserted here (figures on a shared 2-core machine are noise); errors and wrong answers are.
 """
 
 from __future__ import annotations
 
+import base64
 import importlib
 import importlib.util
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,13 +24,18 @@ from typing import Any
 import pytest
 from matplotlib import image
 
-from tests.support import ROOT, Client, ServerProcess, apply_patch, free_port
+from tests.support import ROOT, Client, ServerProcess, apply_patch, free_port, reference, reference_requests, review
 
 BENCH = ROOT / "bench"
 BODIES = ("validate-valid", "validate-invalid", "mutate")
 INFO = "validate-valid (log info)"
+BURST = ("validate-valid (64 conns)", "go: validate-valid (64 conns)")
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the benchmark reads /proc")
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "linux", reason="the benchmark reads /proc"),
+    # The short run builds the Go peer first: about a minute with a cold build cache.
+    pytest.mark.timeout(600),
+]
 
 
 def need_wrk() -> None:
@@ -39,7 +48,7 @@ def short_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
     need_wrk()
     out = tmp_path_factory.mktemp("bench")
     done = subprocess.run([sys.executable, str(BENCH / "bench.py"), "--short", "--out", str(out)],
-                          capture_output=True, text=True, timeout=280, check=False, cwd=ROOT)
+                          capture_output=True, text=True, timeout=540, check=False, cwd=ROOT)
     return done, out
 
 
@@ -53,15 +62,20 @@ def results(short_run: tuple[subprocess.CompletedProcess[str], Path]) -> dict[st
 def test_short_run_exits_0_and_prints_the_figures(short_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     done, _ = short_run
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    for text in ("req/s", "p99 ms", "vs ceiling", "(rounds)", "median over 1 round", "VmHWM", "scaling", "targets"):
+    for text in ("go peer: built bench/peer-go", "req/s", "p99 ms", "vs ceiling", "(rounds)", "vs go",
+                 "median over 1 round", "VmHWM", "burst: 64 connections", "scaling", "targets"):
         assert text in done.stdout
     # Every target is reported, as PASS or MISS; a MISS is not a failure.
-    assert done.stdout.count("PASS  ") + done.stdout.count("MISS  ") >= 9
+    assert done.stdout.count("PASS  ") + done.stdout.count("MISS  ") >= 16
+    for name in BODIES:
+        assert f"{name}: req/s >= 1.0 x the Go peer's" in done.stdout
+        assert f"{name}: p99 <= the Go peer's" in done.stdout
+    assert f"{BURST[0]}: p99 <= the Go peer's" in done.stdout
 
 
 def test_every_case_ran_without_errors(results: dict[str, Any]) -> None:
     names = [c["name"] for c in results["cases"]]
-    assert {"ceiling", *BODIES, INFO} <= set(names)
+    assert {"ceiling", *BODIES, *(f"go: {name}" for name in BODIES), INFO, *BURST} <= set(names)
     assert len(names) == len(set(names)), names  # one record per case, whatever the rounds
     assert results["ok"] is True and results["problems"] == []
     for case in results["cases"]:
@@ -69,7 +83,8 @@ def test_every_case_ran_without_errors(results: dict[str, Any]) -> None:
         assert case["errors_total"] == 0 and case["errors"]["status"] == 0, case  # non-2xx count as errors
         assert set(case["errors"]) == {"connect", "read", "write", "status", "timeout"}
         assert 0 < case["latency_ms"]["p50"] <= case["latency_ms"]["p99"] <= case["latency_ms"]["max"], case
-        assert case["log_level"] in ("warning", "info")
+        assert case["log_level"] in ("warning", "info") if case["server"] != "go" else case["log_level"] == "none"
+        assert case["connections"] == (64 if case["name"] in BURST else 16)
     by_name = {c["name"]: c for c in results["cases"]}
     assert by_name["ceiling"]["ratio_to_ceiling"] == pytest.approx(1.0, abs=0.01)
     for name in BODIES:
@@ -102,8 +117,45 @@ def test_ratios_are_medians_of_rounds_against_the_ceiling_runs_around_them(resul
         assert case["rps"] == pytest.approx(statistics.median(run["rps"] for run in kept), abs=0.1)
         assert case["server_cpu_share"] == min(run["server_cpu_share"] for run in case["rounds"])
     for case in results["cases"]:
-        assert (case["role"] == "scaling") == (case["ratio_to_ceiling"] is None), case
+        # Scaling runs unpinned, the burst in rounds of its own: no ceiling runs to set them against.
+        assert (case["role"] in ("scaling", "burst", "go-burst")) == (case["ratio_to_ceiling"] is None), case
         assert len(case["rounds"]) == rounds + (case["name"] == "ceiling"), case
+
+
+def test_ours_is_set_against_the_go_peer_round_by_round(results: dict[str, Any]) -> None:
+    """Each of our cases against the Go peer's run of the same body in the same round, on the same pinned CPU."""
+    by_name = {c["name"]: c for c in results["cases"]}
+    assert results["machine"]["go"].startswith("go version go1.")
+    for name, go_name in [*((name, f"go: {name}") for name in BODIES), BURST]:
+        ours, go = by_name[name], by_name[go_name]
+        assert go["server"] == "go" and go["server_cpu"] == ours["server_cpu"] and go["workers"] == 1
+        assert go["body"] == ours["body"] and go["connections"] == ours["connections"]
+        assert "ratio_to_go" not in go
+        for mine, theirs in zip(ours["rounds"], go["rounds"], strict=True):
+            assert mine["ratio_to_go"] == pytest.approx(mine["rps"] / theirs["rps"], abs=1e-3)
+        kept = [r["ratio_to_go"] for r in ours["rounds"] if not r["disturbed"]] or [
+            r["ratio_to_go"] for r in ours["rounds"]]
+        assert ours["ratio_to_go"] == pytest.approx(statistics.median(kept), abs=1e-4)
+    targets = {t["target"]: t for t in results["targets"]}
+    for name in BODIES:
+        ratio = targets[f"{name}: req/s >= 1.0 x the Go peer's"]
+        assert ratio["value"] == by_name[name]["ratio_to_go"] and ratio["pass"] == (ratio["value"] >= 1.0)
+    for name, go_name in [*((name, f"go: {name}") for name in BODIES), BURST]:
+        go_p99, connections = by_name[go_name]["latency_ms"]["p99"], by_name[name]["connections"]
+        p99 = targets[f"{name}: p99 <= the Go peer's ({go_p99:.2f} ms) at {connections} connections"]
+        assert p99["value"] == by_name[name]["latency_ms"]["p99"] and p99["pass"] == (p99["value"] <= go_p99)
+
+
+def test_ratio_to_the_go_peer_leaves_out_rounds_where_either_lost_its_core(bench: ModuleType) -> None:
+    ours = [_run(90.0, 2.0), _run(200.0, 2.0), _run(120.0, 2.0, cpu=0.5)]
+    go = [_run(100.0, 1.0), _run(100.0, 1.0, cpu=0.6), _run(100.0, 1.0)]
+    ratios, disturbed = bench.peer_ratios(ours, go)
+    assert ratios == [0.9, 2.0, 1.2] and disturbed == [False, True, True]
+    record = bench.with_peer_ratios(bench.aggregate(ours, [0.5, 0.5, 0.5], disturbed), ratios, disturbed)
+    assert record["ratio_to_go"] == 0.9  # round 1 only: Go lost its core in round 2, we lost ours in round 3
+    assert [r["ratio_to_go"] for r in record["rounds"]] == [0.9, 2.0, 1.2]
+    record = bench.with_peer_ratios(bench.aggregate(ours, [0.5, 0.5, 0.5]), ratios, [True, True, True])
+    assert record["ratio_to_go"] == 1.2  # every round disturbed: all of them
 
 
 @pytest.fixture
@@ -161,7 +213,8 @@ def test_disturbed_rounds_are_left_out(bench: ModuleType) -> None:
 
 def test_answers_were_checked_before_load(results: dict[str, Any]) -> None:
     servers = {p["server"] for p in results["preflight"]}
-    assert {"ceiling", "webhook", "webhook-info", "webhook-rss", "ceiling-rss", "webhook-1w", "webhook-2w"} <= servers
+    assert {"ceiling", "webhook", "webhook-info", "go", "webhook-burst", "go-burst", "webhook-rss", "ceiling-rss",
+            "webhook-1w", "webhook-2w"} <= servers
     for server in servers:
         assert sorted(p["body"] for p in results["preflight"] if p["server"] == server) == sorted(BODIES)
     assert all(p["ok"] for p in results["preflight"]), results["preflight"]
@@ -235,18 +288,18 @@ def loadgen(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return importlib.import_module("loadgen")
 
 
-def wait_ready(port: int, ca_file: Path, proc: subprocess.Popen[bytes]) -> None:
+def wait_ready(port: int, ca_file: Path, proc: subprocess.Popen[bytes], what: str = "the ceiling app") -> None:
     client = Client(port, ca_file)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        assert proc.poll() is None, "the ceiling app exited"
+        assert proc.poll() is None, f"{what} exited"
         try:
             if client.request("GET", "/readyz").status == 200:
                 client.close()
                 return
         except OSError:
             time.sleep(0.05)
-    pytest.fail("the ceiling app did not become ready")
+    pytest.fail(f"{what} did not become ready")
 
 
 def test_checked_load_tells_right_from_wrong_answers(
@@ -275,3 +328,135 @@ def test_checked_load_tells_right_from_wrong_answers(
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+# ---------------------------------------------------------------------------------------------- the Go peer's answers
+
+
+@pytest.fixture(scope="module")
+def go_peer(short_run: tuple[subprocess.CompletedProcess[str], Path], pki: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    """The Go peer, built the way the benchmark builds it (after the short run: from a warm build cache)."""
+    spec = importlib.util.spec_from_file_location("bench_peer", BENCH / "peer.py")
+    assert spec is not None and spec.loader is not None
+    peer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peer)
+    binary = peer.build(tmp_path_factory.mktemp("peer-go") / "peer-go")
+    port = free_port()
+    proc = subprocess.Popen([str(binary), "--port", str(port), "--tls-cert", str(pki / "tls.crt"),
+                             "--tls-key", str(pki / "tls.key")], env={**os.environ, "GOMAXPROCS": "1"})
+    try:
+        wait_ready(port, pki / "ca.crt", proc, "the Go peer")
+        client = Client(port, pki / "ca.crt")
+        yield client
+        client.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0  # SIGTERM: a graceful exit
+
+
+def _captured() -> dict[str, Any]:
+    return json.loads(json.dumps(reference("mutate-create.json")["body"]["request"]["object"]))
+
+
+def _edited(**spec: Any) -> dict[str, Any]:
+    obj = _captured()
+    for key, value in spec.items():
+        if value is _GONE:
+            del obj["spec"][key]
+        else:
+            obj["spec"][key] = value
+    return obj
+
+
+_GONE = object()
+
+
+def _same_work_cases() -> list[tuple[str, str, bytes, str]]:
+    """(label, path, body, content type): what both servers must judge alike."""
+    unnamed = _captured()
+    del unnamed["metadata"]["name"]
+    beta = review(_captured())
+    beta["apiVersion"] = "admission.k8s.io/v1beta1"
+    no_uid = review(_captured())
+    del no_uid["request"]["uid"]
+    objects: dict[str, Any] = {
+        "captured": _captured(),
+        "defaulted": _edited(connInfoSecretTarget={"name": "my-pool"}),
+        "target without name": _edited(connInfoSecretTarget={}),
+        "target not an object": _edited(connInfoSecretTarget="my-pool"),
+        "four errors": _edited(project="p" * 70, poolMode="bogus", poolSize="25", username=_GONE),
+        "poolSize 1.0": _edited(poolSize=1.0),
+        "poolSize 2**63": _edited(poolSize=2**63),
+        "poolSize -2**63": _edited(poolSize=-(2**63)),
+        "poolSize true": _edited(poolSize=True),
+        "poolMode 1": _edited(poolMode=1),
+        "poolMode null": _edited(poolMode=None),
+        "63 two-byte characters": _edited(project="é" * 63),
+        "64 two-byte characters": _edited(project="é" * 64),
+        "databaseName 41": _edited(databaseName="d" * 41),
+        "empty secret key": _edited(authSecretRef={"key": "", "name": "x"}),
+        "spec null": {**_captured(), "spec": None},
+        "spec a list": {**_captured(), "spec": []},
+        "no name (generateName)": unnamed,
+        "wrong apiVersion and kind": {**_captured(), "apiVersion": "v1", "kind": "Pod"},
+    }
+    cases = []
+    for label, obj in objects.items():
+        for path in ("/validate?timeout=10s", "/mutate?timeout=10s"):
+            cases.append((label, path, json.dumps(review(obj)).encode(), "application/json"))
+    for name in reference_requests():
+        for path in ("/validate", "/mutate"):
+            cases.append((name, path, json.dumps(reference(name)["body"]).encode(), "application/json"))
+    return [
+        *cases,
+        ("v1beta1", "/validate", json.dumps(beta).encode(), "application/json"),
+        ("no uid", "/validate", json.dumps(no_uid).encode(), "application/json"),
+        ("not JSON", "/validate", b'{"apiVersion": ', "application/json"),
+        ("text/plain", "/mutate", json.dumps(review(_captured())).encode(), "text/plain"),
+    ]
+
+
+def _verdict(status: int, body: bytes) -> dict[str, Any]:
+    """What two webhooks doing the same work must agree on; the wording of messages is left out."""
+    answer = json.loads(body)
+    if status != 200:
+        return {"http": status, "code": answer["code"], "kind": answer["kind"]}
+    response = answer["response"]
+    verdict = {"http": status, "apiVersion": answer["apiVersion"], "uid": response["uid"],
+               "allowed": response["allowed"], "warnings": len(response.get("warnings") or [])}
+    if "status" in response:
+        details = response["status"]["details"]
+        verdict |= {"code": response["status"]["code"], "reason": response["status"]["reason"],
+                    "name": details["name"], "fields": sorted(c["field"] for c in details["causes"])}
+    if "patch" in response:
+        verdict |= {"patchType": response["patchType"], "patch": json.loads(base64.b64decode(response["patch"]))}
+    return verdict
+
+
+def test_the_go_peer_does_the_same_work(client: Client, go_peer: Client) -> None:
+    """The comparison is only fair if the Go peer checks what we check: the same verdict, the same fields, the same
+    patch, for valid, invalid and malformed reviews alike."""
+    cases = _same_work_cases()
+    denials = patches = 0
+    for label, path, body, content_type in cases:
+        ours = client.post(path, body, content_type=content_type)
+        theirs = go_peer.post(path, body, content_type=content_type)
+        assert _verdict(theirs.status, theirs.body) == _verdict(ours.status, ours.body), (label, path)
+        denials += b'"allowed":false' in ours.body
+        patches += b'"patch"' in ours.body
+    assert denials >= 12 and patches >= 5  # the cases cover both webhooks' work, not just "allowed"
+
+
+def test_the_go_peer_refuses_what_we_refuse_at_the_http_level(go_peer: Client) -> None:
+    """Over 7 MiB announced: 413 without reading the body, as ours."""
+    sock = go_peer.connect()
+    sock.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 8388608\r\n\r\n")
+    data = b""
+    with sock:
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 413") and b'"code":413' in data
+    assert go_peer.request("GET", "/validate").status == 405
+    assert go_peer.request("GET", "/readyz").status == 200

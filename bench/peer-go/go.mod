@@ -1,0 +1,3 @@
+module connectionpool-webhook/bench/peer-go
+
+go 1.22
