@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.support import ROOT
-from webhook import metrics
+from webhook import metrics, wording
 from webhook.connectionpool import SCHEMA
 from webhook.schema import rules_table
 from webhook.settings import Settings
@@ -19,6 +19,10 @@ def between(start: str, end: str) -> str:
 
 def test_rules_table_is_generated_from_the_schema() -> None:
     assert between("<!-- rules-table", "<!-- end rules-table -->").split("-->", 1)[1].strip() == rules_table(SCHEMA)
+
+
+def test_wording_table_is_generated_from_the_rows() -> None:
+    assert between("<!-- wording-table", "<!-- end wording-table -->").split("-->", 1)[1].strip() == wording.table()
 
 
 def test_every_option_and_its_environment_variable_are_documented() -> None:
