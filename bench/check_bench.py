@@ -52,9 +52,9 @@ spec:
     key: token
 """
 BREAKAGES = [
-    ("poolMode: transaction", "poolMode: bogus"),
+    ("poolMode: {mode}", "poolMode: bogus"),
     ("project: my-project", "project: " + "p" * 64),
-    ("poolSize: 25", "poolSize: 2.5"),
+    ("poolSize: {size}", "poolSize: 2.5"),
     ("  username: avnadmin\n", ""),
     ("key: token", 'key: ""'),
 ]
@@ -75,11 +75,11 @@ def documents(count: int) -> list[str]:
         if i % 10 == 9:
             docs.append(OTHER.format(i=i))
             continue
-        text = POOL.format(i=i, team=i % 7, mode=("session", "transaction", "statement")[i % 3], size=25)
-        if i % 5 == 4:
+        text = POOL
+        if i % 5 == 4:  # a tenth of all documents: one of the breakages in turn
             old, new = BREAKAGES[i // 5 % len(BREAKAGES)]
             text = text.replace(old, new)
-        docs.append(text)
+        docs.append(text.format(i=i, team=i % 7, mode=("session", "transaction", "statement")[i % 3], size=25))
     return docs
 
 
