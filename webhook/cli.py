@@ -106,6 +106,8 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
     if args.fix and (not args.paths or check.STDIN in args.paths):
         parser.error("--fix writes files in place: give file or directory paths, not stdin")
+    if not args.paths and sys.stdin.isatty():
+        parser.error("give files or directories to check, or pipe manifests to stdin")
     report, files = check.check(args.paths, _wording(args, parser), args.enforcement, excludes=args.exclude)
     if args.fix:
         for note in fix.fix_files(files):
