@@ -128,6 +128,20 @@ def _audit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     _finish(report, args.output)
 
 
+def _policy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from webhook import policy  # noqa: PLC0415
+
+    try:
+        name = policy.check_name(args.name)
+    except ValueError as exc:
+        parser.error(f"--name: {exc}")
+    try:
+        objects = policy.export(args.kubernetes_version, args.enforcement, name)
+    except ValueError as exc:
+        parser.error(f"--kubernetes-version: {exc}")
+    sys.stdout.write(policy.to_yaml(objects))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="connectionpool-webhook", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -167,6 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--chunk-size", type=int, default=500, metavar="N", help="objects per page (default 500)")
     _verdict_options(audit)
     audit.set_defaults(run=_audit, parser=audit)
+
+    export = commands.add_parser(
+        "policy", help="print the rules as a ValidatingAdmissionPolicy, and defaulting as a MutatingAdmissionPolicy")
+    export.add_argument("--kubernetes-version", metavar="VERSION",
+                        help="API versions and wording of this Kubernetes version, e.g. 1.28 (default: newest)")
+    export.add_argument("--enforcement", choices=("deny", "warn", "dryrun"), default="deny",
+                        help="validationActions of the binding: deny -> Deny (default), warn -> Warn, dryrun -> Audit")
+    export.add_argument("--name", default="connectionpool-webhook", metavar="PREFIX",
+                        help="name of the policies and their bindings (default: connectionpool-webhook)")
+    export.set_defaults(run=_policy, parser=export)
     return parser
 
 

@@ -1,0 +1,524 @@
+"""The policy export: the generated CEL, run by a real CEL runtime, gives the webhook's verdicts case by case.
+
+The cases are the rules' own fuzzing strategies (tests/fuzzing.py), decoded as the apiserver decodes a request body.
+For each Kubernetes version whose wording or integer rule differs, every generated object must fail exactly the
+validations the webhook (``connectionpool.validate``, ``ratchet``, ``being_deleted``) reports, in the same order and,
+where CEL can print the bad value as Go does, with the same text; defaulting must produce the webhook's patch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import kubernetes_validate
+import pytest
+import yaml
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from tests.fuzzing import connection_pools, fuzz, json_values, mostly, names, sized_text
+from tests.policy_eval import Undecodable, apiserver_decoded, evaluate, patch, without_nul
+from tests.support import ROOT, cli, pool, reference
+from webhook import connectionpool, policy, wording
+from webhook.fielderrors import FieldError
+
+# One version per distinct export: wording rows, API versions and go-openapi's integer rule.
+VERSIONS = ["1.28", "1.30", "1.32", "1.34", "1.35", "1.36", f"{policy.NEWEST[0]}.{policy.NEWEST[1]}"]
+GOLDEN = ROOT / "tests" / "data" / "policy"
+
+
+def _exported(version: str) -> tuple[dict[str, Any], dict[str, Any] | None, wording.Wording]:
+    objects = {o["kind"]: o for o in policy.export(version)}
+    return objects["ValidatingAdmissionPolicy"]["spec"], (objects.get("MutatingAdmissionPolicy") or {}).get(
+        "spec"), wording.for_version(version)
+
+
+SPECS = {version: _exported(version) for version in VERSIONS}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The webhook's verdict, where it and the apiserver's integer rule differ
+
+
+def swag_integer(value: float, minor: tuple[int, int]) -> bool:
+    """go-openapi's IsFloat64AJSONInteger, transcribed: swag <= v0.23 (Kubernetes up to 1.34) compares with the
+    truncation float64(uint64(f)), swag/conv (v0.24+) with math.Round; both accept a relative error below 1e-9."""
+    limit = 2.0**53 - 1
+    if math.isnan(value) or math.isinf(value) or not -limit <= value <= limit:
+        return False
+    if minor >= (1, 35):
+        rounded = math.floor(abs(value) + 0.5) * (1 if value >= 0 else -1)
+        if value == rounded:
+            return True
+        return rounded != 0 and abs(value - rounded) < 1e-9 * abs(rounded)
+    if value == int(value):
+        return True
+    if value < 1:  # uint64 of a negative float is garbage on amd64 (huge) and 0 on arm64: never near
+        return False
+    g = float(int(value))
+    return (value - g) / (value + g) < 1e-9
+
+
+def _at(obj: Any, field: str) -> Any:
+    for name in field.split("."):
+        obj = obj.get(name) if isinstance(obj, dict) else None
+    return obj
+
+
+def webhook_errors(obj: Any, words: wording.Wording, minor: tuple[int, int], old: Any = None,
+                   operation: str = "CREATE") -> list[FieldError]:
+    """What the webhook denies for (with the chart's matchConditions, which skip deletions and spec-less changes)."""
+    if connectionpool.being_deleted(obj):
+        return []
+    errors = [e for e in connectionpool.validate(obj, words) if not _integer_by_apiserver(obj, e, minor)]
+    if operation == "UPDATE":
+        errors = connectionpool.ratchet(errors, obj, old).denying
+    return errors
+
+
+def _integer_by_apiserver(obj: Any, error: FieldError, minor: tuple[int, int]) -> bool:
+    """A float the webhook calls no integer while go-openapi's tolerance accepts it (see the report in the README)."""
+    value = _at(obj, error.field)
+    return error.field == "spec.poolSize" and type(value) is float and swag_integer(value, minor)
+
+
+def _shows_exactly(value: Any) -> bool:
+    """CEL can print this bad value as Go does: not a non-empty container, no unusual control characters."""
+    if isinstance(value, dict | list):
+        return not value
+    if isinstance(value, str):
+        return all(ch.isprintable() or ch in " \n\t\r" for ch in value)
+    return True
+
+
+def check_same(obj: Any, version: str, old: Any = None, operation: str = "CREATE") -> None:
+    spec, _, words = SPECS[version]
+    minor = wording.parse_version(version)
+    expected = webhook_errors(obj, words, minor, old, operation)
+    outcome = evaluate(obj, spec, old=old, operation=operation)
+    got = outcome.failures if outcome.matched else []
+    assert [m.split(": ", 1)[0] for m in got] == [e.field for e in expected], (got, [e.text for e in expected])
+    for message, error in zip(got, expected, strict=True):
+        if _shows_exactly(_at(obj, error.field)):
+            assert message == error.text
+
+
+def decoded(obj: Any) -> Any:
+    try:
+        return without_nul(apiserver_decoded(obj))
+    except Undecodable:
+        assume(False)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Verdicts on generated objects
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@fuzz(150)
+@given(obj=connection_pools())
+def test_create_verdicts_match_the_webhook(version: str, obj: dict[str, Any]) -> None:
+    check_same(decoded(obj), version)
+
+
+@fuzz(150)
+@given(obj=json_values(12).filter(lambda v: isinstance(v, dict)))
+def test_any_json_object_gets_the_webhooks_verdict(obj: dict[str, Any]) -> None:
+    for version in ("1.28", VERSIONS[-1]):
+        check_same(decoded(obj), version)
+
+
+SPEC_FIELDS = {
+    "databaseName": mostly(st.one_of(st.just("defaultdb"), sized_text(40))),
+    "project": mostly(st.one_of(st.just("my-project"), sized_text(63))),
+    "poolMode": mostly(st.sampled_from(connectionpool.POOL_MODES)),
+    "poolSize": mostly(st.integers(0, 100)),
+    "authSecretRef": mostly(st.fixed_dictionaries({}, optional={"key": sized_text(1), "name": sized_text(1)})),
+    "connInfoSecretTarget": mostly(st.fixed_dictionaries({}, optional={"name": names()})),
+}
+
+
+@st.composite
+def updates(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An UPDATE as clients send them: the stored object, and the same object with some of spec changed (or not),
+    labels changed, or deletion begun."""
+    old = draw(connection_pools())
+    new = copy.deepcopy(old)
+    if isinstance(new.get("spec"), dict):
+        for field in draw(st.lists(st.sampled_from(sorted(SPEC_FIELDS)), max_size=3, unique=True)):
+            if draw(st.booleans()):
+                new["spec"].pop(field, None)
+            else:
+                new["spec"][field] = draw(SPEC_FIELDS[field])
+    elif draw(st.booleans()):
+        new["spec"] = draw(st.fixed_dictionaries({}, optional=SPEC_FIELDS))
+    if isinstance(new.get("metadata"), dict):
+        if draw(st.booleans()):
+            new["metadata"]["labels"] = {"changed": "yes"}
+        if draw(st.integers(0, 9)) == 0:
+            new["metadata"]["deletionTimestamp"] = "2026-11-26T09:00:00Z"
+    return old, new
+
+
+@pytest.mark.parametrize("version", ["1.28", VERSIONS[-1]])
+@fuzz(300)
+@given(pair=updates())
+def test_update_verdicts_match_the_webhooks_ratcheting(version: str, pair: tuple[Any, Any]) -> None:
+    old, new = decoded(pair[0]), decoded(pair[1])
+    check_same(new, version, old=old, operation="UPDATE")
+
+
+@fuzz(300)
+@given(obj=connection_pools(), operation=st.sampled_from(["CREATE", "UPDATE"]))
+def test_defaulting_patch_matches_the_webhooks(obj: dict[str, Any], operation: str) -> None:
+    obj = decoded(obj)
+    _, spec, _ = SPECS[VERSIONS[-1]]
+    assert spec is not None
+    old = {**obj, "spec": {"changed": True}} if operation == "UPDATE" else None
+    got = patch(obj, spec, policy.defaulting_patch(typed=False), old=old, operation=operation)
+    expected = [] if connectionpool.being_deleted(obj) else list(connectionpool.default(obj).patch)
+    assert (got or []) == expected
+    if got:
+        patched = jsonpatch.JsonPatch(got).apply(copy.deepcopy(obj))
+        assert connectionpool.default(patched).patch == ()
+
+
+def test_exported_patch_is_the_tested_one() -> None:
+    for version in VERSIONS:
+        _, spec, _ = SPECS[version]
+        if spec is not None:
+            assert spec["mutations"] == [{"patchType": "JSONPatch",
+                                          "jsonPatch": {"expression": policy.defaulting_patch()}}]
+            assert policy.defaulting_patch() == policy.defaulting_patch(typed=False).replace(
+                "{'op'", "JSONPatch{op").replace("'path':", "path:").replace("'value':", "value:")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The cases the README lists, by hand
+
+
+def messages(obj: dict[str, Any], version: str = VERSIONS[-1], **kwargs: Any) -> list[str]:
+    outcome = evaluate(apiserver_decoded(obj), SPECS[version][0], **kwargs)
+    return outcome.failures if outcome.matched else []
+
+
+def test_a_valid_pool_passes_every_version() -> None:
+    for version in VERSIONS:
+        assert messages(pool(poolMode="session", poolSize=25, authSecretRef={"key": "k", "name": "n"},
+                             connInfoSecretTarget={"name": "s"}), version) == []
+
+
+@pytest.mark.parametrize(("version", "message"), [
+    ("1.28", "spec.project: Too long: may not be longer than 63"),
+    ("1.31", "spec.project: Too long: may not be longer than 63"),
+    ("1.32", "spec.project: Too long: may not be more than 63 bytes"),
+    (VERSIONS[-1], "spec.project: Too long: may not be more than 63 bytes"),
+])
+def test_too_long_in_each_versions_words(version: str, message: str) -> None:
+    minor = wording.parse_version(version)
+    vap = policy.validating_policy("x", minor, wording.for_version(minor))
+    assert evaluate(pool(project="p" * 64), vap["spec"]).failures == [message]
+    assert evaluate(pool(project="p" * 63), vap["spec"]).failures == []
+
+
+def test_lengths_count_code_points() -> None:
+    assert messages(pool(databaseName="数" * 40)) == []
+    assert messages(pool(databaseName="😀" * 41)) == ["spec.databaseName: Too long: may not be more than 40 bytes"]
+
+
+def test_null_counts_as_absent() -> None:
+    obj = pool()
+    obj["spec"].update(poolMode=None, poolSize=None, authSecretRef=None, connInfoSecretTarget=None)
+    assert messages(obj) == []
+    obj["spec"]["project"] = None
+    assert messages(obj) == ["spec.project: Required value"]
+
+
+def test_empty_strings() -> None:
+    assert messages(pool(databaseName="", project="")) == []
+    assert messages(pool(authSecretRef={"key": ""})) == [
+        'spec.authSecretRef.key: Invalid value: "": spec.authSecretRef.key in body should be at least 1 chars long']
+    obj = pool()
+    obj["metadata"]["name"] = ""
+    assert messages(obj) == ["metadata.name: Required value: name or generateName is required"]
+
+
+@pytest.mark.parametrize("literal", ["1.0", "1e3", "-0.0", "25.000", "9007199254740991.0"])
+def test_whole_floats_are_integers(literal: str) -> None:
+    # The apiserver decodes these as doubles (no int literal), and kube-openapi's type check accepts them.
+    value = json.loads(literal)
+    assert type(value) is float
+    for version in VERSIONS:
+        assert messages(pool(poolSize=value), version) == []
+
+
+@pytest.mark.parametrize("literal", ["1.5", "9223372036854775808", "9007199254740992.0", "1e300", "-2.5"])
+def test_other_numbers_are_not_integers(literal: str) -> None:
+    value = apiserver_decoded(json.loads(literal))
+    assert type(value) is float
+    for version in VERSIONS:
+        assert messages(pool(poolSize=value), version) == [
+            'spec.poolSize: Invalid value: "number": spec.poolSize in body must be of type integer: "number"']
+
+
+@pytest.mark.parametrize(("value", "until_1_34", "from_1_35"), [
+    (1.0000000001, True, True),  # within 1e-9 of an integer, above it
+    (2.9999999999, False, True),  # below it: truncation says 2, rounding 3
+    (-1.0000000001, False, True),  # negative: never near before swag/conv
+    (0.9999999999, False, True),
+    (1.001, False, False),
+])
+def test_near_integer_floats_follow_go_openapi(value: float, until_1_34: bool, from_1_35: bool) -> None:
+    for version, accepted in (("1.28", until_1_34), ("1.34", until_1_34), ("1.35", from_1_35),
+                              (VERSIONS[-1], from_1_35)):
+        assert swag_integer(value, wording.parse_version(version)) is accepted
+        assert (messages(pool(poolSize=value), version) == []) is accepted, version
+
+
+@pytest.mark.parametrize(("value", "found"), [("10", "string"), (True, "boolean"), ([1], "array"), ({}, "object")])
+def test_wrong_types(value: Any, found: str) -> None:
+    assert messages(pool(poolSize=value)) == [
+        f'spec.poolSize: Invalid value: "{found}": spec.poolSize in body must be of type integer: "{found}"']
+    if found != "string":
+        assert messages(pool(project=value)) == [
+            f'spec.project: Invalid value: "{found}": spec.project in body must be of type string: "{found}"']
+
+
+def test_a_wrong_type_in_an_enum_field_gets_both_causes() -> None:
+    assert messages(pool(poolMode=1)) == [
+        'spec.poolMode: Invalid value: "integer": spec.poolMode in body must be of type string: "integer"',
+        'spec.poolMode: Unsupported value: 1: supported values: "session", "transaction", "statement"',
+    ]
+
+
+@pytest.mark.parametrize(("mode", "shown"), [
+    ("bogus", '"bogus"'),
+    ('say "hi"\\', '"say \\"hi\\"\\\\"'),
+    ("two\nlines\ttab", '"two\\nlines\\ttab"'),
+    ("x" * 300, '"' + "x" * 256 + '"...(44 more characters)'),
+])
+def test_unsupported_values_are_quoted_like_go(mode: str, shown: str) -> None:
+    assert messages(pool(poolMode=mode)) == [
+        f'spec.poolMode: Unsupported value: {shown}: supported values: "session", "transaction", "statement"']
+
+
+def test_every_problem_is_a_failing_validation_in_the_webhooks_order() -> None:
+    obj = pool(project="p" * 70, poolMode="bogus", poolSize="10")
+    del obj["spec"]["username"]
+    assert messages(obj) == [e.text for e in connectionpool.validate(obj)]
+    assert len(messages(obj)) == 4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# UPDATE and deletion, with requests captured from a real v1.28 apiserver
+
+
+def _request(name: str) -> dict[str, Any]:
+    return dict(reference(name)["body"]["request"])
+
+
+@pytest.mark.parametrize("name", ["validate-update-metadata-only.json", "validate-update-finalizer-removal.json"])
+def test_captured_updates_that_must_never_be_denied_do_not_match(name: str) -> None:
+    request = _request(name)
+    spec = SPECS["1.28"][0]
+    broken = copy.deepcopy(request["object"])
+    broken["spec"]["project"] = "p" * 70  # even with an error in it
+    old = copy.deepcopy(request["oldObject"])
+    old["spec"]["project"] = "p" * 70
+    outcome = evaluate(broken, spec, old=old, operation="UPDATE")
+    assert not outcome.matched
+
+
+def test_a_captured_spec_change_is_judged() -> None:
+    request = _request("validate-update.json")
+    assert request["object"]["spec"] != request["oldObject"]["spec"]
+    outcome = evaluate(request["object"], SPECS["1.28"][0], old=request["oldObject"], operation="UPDATE")
+    assert outcome.matched and outcome.failures == []
+
+
+def test_ratcheting() -> None:
+    spec = SPECS[VERSIONS[-1]][0]
+    old = pool(project="p" * 70)
+    # Another field changes: the old error stays, and does not deny.
+    assert evaluate(pool(project="p" * 70, poolSize=3), spec, old=old, operation="UPDATE").failures == []
+    # The bad field changes to another bad value, or a good field turns bad: denied.
+    assert evaluate(pool(project="p" * 71), spec, old=old, operation="UPDATE").failures == [
+        "spec.project: Too long: may not be more than 63 bytes"]
+    assert evaluate(pool(project="p" * 70, poolMode="bogus"), spec, old=old, operation="UPDATE").failures == [
+        'spec.poolMode: Unsupported value: "bogus": supported values: "session", "transaction", "statement"']
+    # Absent in both (an object stored before username became optional): not reported on UPDATE, only on CREATE.
+    old = pool()
+    del old["spec"]["username"]
+    new = copy.deepcopy(old)
+    new["spec"]["poolSize"] = 5
+    assert evaluate(new, spec, old=old, operation="UPDATE").failures == []
+    assert evaluate(new, spec).failures == ["spec.username: Required value"]
+    # The same value in another type is another value: 1 and true are not the same poolSize.
+    assert evaluate(pool(poolSize=True, poolMode="session"), spec, old=pool(poolSize=1),
+                    operation="UPDATE").failures == [
+        'spec.poolSize: Invalid value: "boolean": spec.poolSize in body must be of type integer: "boolean"']
+
+
+def test_objects_being_deleted_are_never_denied_nor_defaulted() -> None:
+    obj = pool(project="p" * 70)
+    del obj["spec"]["username"]
+    obj["metadata"]["deletionTimestamp"] = "2026-11-26T09:00:00Z"
+    vap, map_, _ = SPECS[VERSIONS[-1]]
+    assert not evaluate(obj, vap).matched
+    assert map_ is not None
+    assert patch(obj, map_, policy.defaulting_patch(typed=False)) is None
+
+
+def test_defaulting_like_the_webhook() -> None:
+    _, spec, _ = SPECS[VERSIONS[-1]]
+    assert spec is not None
+    expression = policy.defaulting_patch(typed=False)
+    assert patch(pool(), spec, expression) == [
+        {"op": "add", "path": "/spec/connInfoSecretTarget", "value": {"name": "my-pool"}}]
+    assert patch(pool(connInfoSecretTarget={}), spec, expression) == [
+        {"op": "add", "path": "/spec/connInfoSecretTarget/name", "value": "my-pool"}]
+    assert patch(pool(connInfoSecretTarget={"name": "mine"}), spec, expression) == []
+    unnamed = pool()
+    del unnamed["metadata"]["name"]  # generateName: no name yet while mutating admission runs
+    assert patch(unnamed, spec, expression) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Where the CEL runtime here and Kubernetes' differ: the tests check the source instead
+
+
+def all_expressions(version: str) -> list[tuple[str, str]]:
+    found = []
+    for obj in policy.export(version):
+        found.extend((f"{obj['kind']}.{where}", expr) for where, expr in policy.iter_expressions(obj))
+    return found
+
+
+def _code(expression: str) -> str:
+    """The expression without its string literals."""
+    return re.sub(r"'(?:[^'\\]|\\.)*'", "''", expression)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_expressions_use_only_what_kubernetes_1_27_offers_new_expressions(version: str) -> None:
+    # New expressions compile in the previous minor's environment: the standard library and strings v0.
+    allowed = {"has", "type", "size", "string", "double", "int", "replace", "substring", "matches"}
+    for where, expression in all_expressions(version):
+        calls = set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(", _code(expression)))
+        assert calls <= allowed | {"JSONPatch"}, (where, calls - allowed)
+        assert "?." not in _code(expression) and ".?" not in _code(expression), where  # optional types
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_no_iteration_so_cost_is_bounded_by_the_object_size(version: str) -> None:
+    # No comprehension macros: each expression does a fixed number of operations, the only ones proportional to a
+    # value being string comparisons and the quoting of at most 256 characters.
+    for where, expression in all_expressions(version):
+        assert not re.search(r"\.(all|exists|exists_one|map|filter)\s*\(", _code(expression)), where
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_list_literals_are_homogeneous_and_numbers_compared_in_their_own_type(version: str) -> None:
+    for where, expression in all_expressions(version):
+        code = _code(expression)
+        for literal in re.findall(r"\[([^\[\]]*)\]", code):
+            # Strings only, or one JSONPatch.
+            assert re.fullmatch(r"(''(, '')*)?|JSONPatch\{[^\[\]]*\}", literal), (where, literal)
+        # Comparisons with a number: a double literal (x.y) against doubles, an int literal only against size().
+        for left, _op, right in re.findall(r"(\S+)\s*(<=|>=|<|>)\s*(-?[\d.]+)", code):
+            assert "." in right or left.startswith("size(") or left.endswith(")"), (where, left, right)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_reserved_words_are_never_selected_with_a_dot(version: str) -> None:
+    for where, expression in all_expressions(version):
+        for word in ("namespace", "package", "in", "as", "var"):
+            assert not re.search(rf"\.{word}\b", _code(expression)), (where, word)
+
+
+def test_every_expression_compiles_in_cel() -> None:
+    from tests.policy_eval import compiled  # noqa: PLC0415
+
+    for version in VERSIONS:
+        for _where, expression in all_expressions(version):
+            if "JSONPatch{" not in expression:
+                compiled(expression)
+            else:
+                compiled(policy.defaulting_patch(typed=False))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The objects and the command
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("enforcement", ["deny", "warn", "dryrun"])
+def test_objects_are_valid_for_their_kubernetes_version(version: str, enforcement: str) -> None:
+    for obj in policy.export(version, enforcement):
+        # Raises kubernetes_validate.ValidationError (or SchemaNotFoundError) when the object does not fit.
+        assert kubernetes_validate.validate(obj, f"{version}.0", strict=True) == version
+
+
+def test_api_versions_follow_the_kubernetes_version() -> None:
+    def kinds(version: str) -> dict[str, str]:
+        return {o["kind"]: o["apiVersion"] for o in policy.export(version)}
+
+    v1beta1, v1, v1alpha1 = (f"admissionregistration.k8s.io/{v}" for v in ("v1beta1", "v1", "v1alpha1"))
+    assert kinds("1.28") == kinds("1.29") == {"ValidatingAdmissionPolicy": v1beta1,
+                                               "ValidatingAdmissionPolicyBinding": v1beta1}
+    assert kinds("1.31") == {"ValidatingAdmissionPolicy": v1, "ValidatingAdmissionPolicyBinding": v1}
+    for version, mutating in (("1.32", v1alpha1), ("1.33", v1alpha1), ("1.34", v1beta1), ("1.35", v1beta1),
+                              ("1.36", v1), (VERSIONS[-1], v1)):
+        assert kinds(version)["MutatingAdmissionPolicy"] == kinds(version)["MutatingAdmissionPolicyBinding"] == (
+            mutating)
+
+
+@pytest.mark.parametrize(("enforcement", "action"), [("deny", "Deny"), ("warn", "Warn"), ("dryrun", "Audit")])
+def test_enforcement_picks_the_validation_action(enforcement: str, action: str) -> None:
+    binding = next(o for o in policy.export(None, enforcement) if o["kind"] == "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"]["validationActions"] == [action]
+
+
+@pytest.mark.parametrize(("version", "golden"), [("1.28", "policy-1.28.yaml"), (None, "policy-newest.yaml")])
+def test_command_output_matches_the_reviewed_golden_files(version: str | None, golden: str) -> None:
+    args = ["policy"] + (["--kubernetes-version", version] if version else [])
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (GOLDEN / golden).read_text()
+    assert [d["kind"] for d in yaml.safe_load_all(result.stdout)][:2] == [
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
+
+
+def test_command_options() -> None:
+    result = cli("policy", "--kubernetes-version", "v1.30.4-gke.1", "--enforcement", "warn", "--name", "pools.example")
+    assert result.returncode == 0, result.stderr
+    docs = list(yaml.safe_load_all(result.stdout))
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+        ("ValidatingAdmissionPolicy", "pools.example"), ("ValidatingAdmissionPolicyBinding", "pools.example")]
+    assert docs[1]["spec"] == {"policyName": "pools.example", "validationActions": ["Warn"]}
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["--kubernetes-version", "1.27"], "needs 1.28 or newer"),
+    (["--kubernetes-version", "banana"], "not a Kubernetes version"),
+    (["--enforcement", "block"], "invalid choice"),
+    (["--name", "Not_A_Name"], "not a valid object name"),
+])
+def test_command_refuses_bad_options_clearly(args: list[str], error: str) -> None:
+    result = cli("policy", *args)
+    assert result.returncode == 2
+    assert error in result.stderr and "Traceback" not in result.stderr
+
+
+def test_golden_files_are_what_kubectl_would_apply() -> None:
+    for golden in GOLDEN.glob("*.yaml"):
+        for doc in yaml.safe_load_all(golden.read_text()):
+            assert doc["metadata"]["name"] == policy.DEFAULT_NAME
+            assert Path(golden).suffix == ".yaml"
