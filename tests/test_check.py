@@ -432,7 +432,8 @@ def test_fix_keeps_crlf_and_permissions(tmp_path: Path) -> None:
     os.chmod(path, 0o640)
     assert run(str(path), "--fix").returncode == 0
     data = path.read_bytes()
-    assert data.endswith(b"  connInfoSecretTarget:\r\n    name: my-pool\r\n") and b"\n" not in data.replace(b"\r\n", b"")
+    assert data.endswith(b"  connInfoSecretTarget:\r\n    name: my-pool\r\n")
+    assert b"\n" not in data.replace(b"\r\n", b"")
     assert (path.stat().st_mode & 0o777) == 0o640
 
 
