@@ -126,10 +126,10 @@ class Object(_Node):
         for name, node in self.properties.items():
             child, child_path = gen.var(), prefix + name
             gen.line(pad, f"    {child} = {var}.get({name!r})")
-            absent = f"{child} is None"
+            absent, present = f"{child} is None", f"{child} is not None"
             if isinstance(node, String) and node.blank_is_missing:
-                absent += f" or {child} == ''"
-            gen.line(pad, f"    if not ({absent}):")
+                absent, present = f"{absent} or {child} == ''", f"{present} and {child} != ''"
+            gen.line(pad, f"    if {present}:")
             node.emit(gen, child, child_path, pad + "        ")
             if node.required:
                 missing.append((absent, child_path, node))

@@ -33,7 +33,7 @@ class Template:
         return re.findall(r"\{(\w+)\}", self.message)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # rows are singletons: hashed by identity, cheaply, per request
 class Wording:
     """The wording of one range of Kubernetes minor versions, from ``since`` to the next row."""
 
