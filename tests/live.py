@@ -1,0 +1,59 @@
+"""The real server in this process: ``serve``'s own uvicorn settings, in a thread, on loopback with verified TLS.
+
+Beside the child-process server (tests/support.py ``ServerProcess``), this one runs the same application with the
+same uvicorn configuration, and what it executes is visible to the test process: a test can register one more
+webhook on the app it built, and mutation testing can see which tests reach which code.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from tests.support import Client, free_port
+from webhook import cli, server
+from webhook.app import AdmissionFastPath, create_app
+
+
+class LiveServer:
+    """``connectionpool-webhook serve ARGS`` as a thread; ``app`` is the application it serves."""
+
+    def __init__(self, cert_dir: Path, *serve_args: str,
+                 customize: Callable[[AdmissionFastPath], None] | None = None) -> None:
+        self.cert_dir = cert_dir
+        self.port = free_port()
+        settings = cli.serve_settings(["--host", "127.0.0.1", "--port", str(self.port),
+                                       "--tls-cert", str(cert_dir / "tls.crt"),
+                                       "--tls-key", str(cert_dir / "tls.key"), *serve_args])
+        self.apps: list[AdmissionFastPath] = []
+
+        def factory(*args: Any) -> AdmissionFastPath:
+            app = create_app(*args)
+            if customize is not None:
+                customize(app)
+            self.apps.append(app)
+            return app
+
+        self.server = uvicorn.Server(server.uvicorn_config(settings, factory))
+        self.thread = threading.Thread(target=self.server.run, name=f"live-server-{self.port}", daemon=True)
+
+    def start(self, timeout: float = 20.0) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the in-process server did not start")
+            time.sleep(0.02)
+        return self
+
+    def client(self, **kwargs: Any) -> Client:
+        return Client(self.port, self.cert_dir / "ca.crt", **kwargs)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
