@@ -66,9 +66,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s.%s.svc" (include "connectionpool-webhook.fullname" .) .Release.Namespace }}
 {{- end }}
 
-{{/* The server runs in the cluster unless webhook.url points elsewhere. */}}
+{{/* The server runs in the cluster unless webhook.url points elsewhere, or mode is policy (no server at all). */}}
 {{- define "connectionpool-webhook.inCluster" -}}
-{{- if not .Values.webhook.url }}true{{ end }}
+{{- if and (ne .Values.mode "policy") (not .Values.webhook.url) }}true{{ end }}
 {{- end }}
 
 {{/* One of: generated, certManager, existingSecret; fails on contradictory values. */}}
