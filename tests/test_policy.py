@@ -522,3 +522,17 @@ def test_golden_files_are_what_kubectl_would_apply() -> None:
         for doc in yaml.safe_load_all(golden.read_text()):
             assert doc["metadata"]["name"] == policy.DEFAULT_NAME
             assert Path(golden).suffix == ".yaml"
+
+
+def test_readme_shows_real_output() -> None:
+    """The README's example is the command's output, shortened: every line shown (up to a "...") is in it."""
+    readme = (ROOT / "README.md").read_text()
+    command = "connectionpool-webhook policy --kubernetes-version 1.30 --enforcement warn"
+    block = readme.split(f"$ {command}\n", 1)[1].split("\n$ ", 1)[0]
+    result = cli("policy", "--kubernetes-version", "1.30", "--enforcement", "warn")
+    output = result.stdout.splitlines()
+    shown = [line for line in block.splitlines() if line.strip() != "..."]
+    assert len(shown) > 20
+    for line in shown:
+        head = line.split("...", 1)[0]
+        assert any(out.startswith(head) for out in output), line
