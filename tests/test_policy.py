@@ -122,7 +122,7 @@ def decoded(obj: Any) -> Any:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@fuzz(150)
+@fuzz(100)
 @given(obj=connection_pools())
 def test_create_verdicts_match_the_webhook(version: str, obj: dict[str, Any]) -> None:
     check_same(decoded(obj), version)
@@ -168,14 +168,14 @@ def updates(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @pytest.mark.parametrize("version", ["1.28", VERSIONS[-1]])
-@fuzz(300)
+@fuzz(120)
 @given(pair=updates())
 def test_update_verdicts_match_the_webhooks_ratcheting(version: str, pair: tuple[Any, Any]) -> None:
     old, new = decoded(pair[0]), decoded(pair[1])
     check_same(new, version, old=old, operation="UPDATE")
 
 
-@fuzz(300)
+@fuzz(150)
 @given(obj=connection_pools(), operation=st.sampled_from(["CREATE", "UPDATE"]))
 def test_defaulting_patch_matches_the_webhooks(obj: dict[str, Any], operation: str) -> None:
     obj = decoded(obj)
