@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -60,28 +60,36 @@ def _is_json(content_type: bytes | None) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
-async def read_body(scope: Scope, receive: Receive) -> bytes:
-    """The request body, after the HTTP-level checks; raises :class:`Refused` or :class:`ClientGone`.
-
-    A client that stalls is cut off by the connection's request deadline (see ``webhook.server``), which ends
-    this read with a disconnect.
-    """
+def refused_by_headers(headers: Iterable[tuple[bytes, bytes]]) -> Refused | None:
+    """What a webhook request's headers (lower-case names) earn before its body is read: 415, 413 or 400, or None."""
     content_type = content_length = None
-    for key, value in scope["headers"]:
+    for key, value in headers:
         if key == b"content-type":
             content_type = value
         elif key == b"content-length":
             content_length = value
     if not _is_json(content_type):
         shown = content_type.decode("latin-1") if content_type else "none"
-        raise Refused(415, "UnsupportedMediaType", f"Content-Type must be application/json, got {shown}")
+        return Refused(415, "UnsupportedMediaType", f"Content-Type must be application/json, got {shown}")
     if content_length is not None:
         try:
             declared = int(content_length)
         except ValueError:  # httptools refuses these first; kept so that no header can escape as an exception
-            raise Refused(400, "BadRequest", "invalid Content-Length") from None
+            return Refused(400, "BadRequest", "invalid Content-Length")
         if declared > MAX_BODY_BYTES:
-            raise too_large()
+            return too_large()
+    return None
+
+
+async def read_body(scope: Scope, receive: Receive) -> bytes:
+    """The request body, after the HTTP-level checks; raises :class:`Refused` or :class:`ClientGone`.
+
+    A client that stalls is cut off by the connection's request deadline (see ``webhook.server``), which ends
+    this read with a disconnect.
+    """
+    refused = refused_by_headers(scope["headers"])
+    if refused is not None:
+        raise refused
     chunks: list[bytes] = []
     size = 0
     while True:

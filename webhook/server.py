@@ -114,6 +114,8 @@ def certificate_files(settings: Settings) -> Settings:
 
 def uvicorn_config(settings: Settings, app_factory: Any = create_app) -> uvicorn.Config:
     """uvicorn settings for the webhook (the benchmark's ceiling app reuses them with its own factory)."""
+    from webhook.fastlane import FastLaneProtocol  # noqa: PLC0415 - it builds on DeadlineProtocol, above
+
     assert settings.tls_cert is not None
     assert settings.tls_key is not None
     watcher = CertWatcher(settings.tls_cert, settings.tls_key, settings.client_ca, settings.tls_reload_interval)
@@ -126,7 +128,8 @@ def uvicorn_config(settings: Settings, app_factory: Any = create_app) -> uvicorn
         workers=settings.workers,
         ssl_context_factory=watcher,
         loop="uvloop",
-        http=DeadlineProtocol,
+        # DeadlineProtocol, with the webhook routes answered before ASGI (webhook.fastlane).
+        http=FastLaneProtocol,
         lifespan="on",
         # Longer than the kube-apiserver keeps idle connections (90 s), so we never close one it is about to use.
         timeout_keep_alive=settings.keep_alive_timeout,
