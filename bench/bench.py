@@ -331,9 +331,11 @@ def aggregate(runs: list[dict[str, Any]], ratios: list[float], disturbed: list[b
                                                                  strict=True)],
         "server_cpu_share": min(run["server_cpu_share"] for run in runs),
         "ratio_to_ceiling": round(statistics.median(ratios[i] for i in kept), 4),
+        "cpu_us_per_request": round(statistics.median(runs[i]["cpu_us_per_request"] for i in kept), 1),
         "rounds_kept": len(kept),
         "rounds": [{"rps": run["rps"], "ratio_to_ceiling": ratio, "p50": run["latency_ms"]["p50"],
-                    "p99": run["latency_ms"]["p99"], "server_cpu_share": run["server_cpu_share"], "disturbed": bad}
+                    "p99": run["latency_ms"]["p99"], "server_cpu_share": run["server_cpu_share"],
+                    "cpu_us_per_request": run["cpu_us_per_request"], "disturbed": bad}
                    for run, ratio, bad in zip(runs, ratios, disturbed, strict=True)],
     }
 
@@ -421,6 +423,8 @@ class Bench:
             # CPU the server got per second of load: well under 1.0 for a pinned, saturated server means
             # something else ran on its core, and the figures are low for that reason.
             "server_cpu_share": round(sum(worker_cpu) / result.seconds, 2) if result.seconds else 0.0,
+            # The server's own work per answer: unlike req/s, hardly moved by other processes on the machine.
+            "cpu_us_per_request": round(1e6 * sum(worker_cpu) / result.requests, 1) if result.requests else 0.0,
         }
 
     def describe_case(self, server: Server, body: bodies.Body, name: str, role: str, *, threads: int,
@@ -652,7 +656,8 @@ def print_report(result: dict[str, Any]) -> None:
     print()
     rounds = result["plan"]["rounds"]
     print(f"{'case':<31} {'log':<8} {'workers/cpu':<12} {'conns':>5} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'errors':>6} {'vs ceiling':>10} {'(rounds)':<11} {'vs go':>6} {'(rounds)':<11} {'server cpu':>10}")
+          f"{'errors':>6} {'vs ceiling':>10} {'(rounds)':<11} {'vs go':>6} {'(rounds)':<11} {'server cpu':>10} "
+          f"{'cpu us/req':>10}")
 
     def spread(c: dict[str, Any], key: str) -> tuple[str, str]:
         if c.get(key) is None:
@@ -666,14 +671,16 @@ def print_report(result: dict[str, Any]) -> None:
         go, go_spread = spread(c, "ratio_to_go")
         print(f"{c['name']:<31} {c['log_level']:<8} {where:<12} {c['connections']:>5} {c['rps']:>9,.0f} "
               f"{c['latency_ms']['p50']:>7.2f} {c['latency_ms']['p99']:>7.2f} {c['errors_total']:>6} {ratio:>10} "
-              f"{ratio_spread:<11} {go:>6} {go_spread:<11} {c['server_cpu_share']:>10.2f}")
+              f"{ratio_spread:<11} {go:>6} {go_spread:<11} {c['server_cpu_share']:>10.2f} "
+              f"{c['cpu_us_per_request']:>10.1f}")
     print(f"vs ceiling: median over {rounds} round{'s' * (rounds > 1)} of req/s against the mean of the ceiling "
           "runs either side, measured interleaved, leaving out disturbed rounds; (rounds): lowest-highest round "
           f"(ceiling: its runs against their median, {result['ceiling_rps']:,.0f} req/s)")
     print("vs go: median over the same rounds of our req/s against the Go peer's run of the same body next to it "
           f"(go: bench/peer-go, net/http + encoding/json, GOMAXPROCS=1, on the same CPU; {result['machine']['go']})")
     print("req/s, p50, p99: medians over the same rounds; server cpu: CPU seconds the server used per second of load "
-          "in its worst round, ~1.0 per worker when it is the bottleneck and has its core to itself")
+          "in its worst round, ~1.0 per worker when it is the bottleneck and has its core to itself; cpu us/req: "
+          "the server's CPU time per answer (median), its own work, which other load on the machine hardly moves")
     disturbed = []
     for c in result["cases"]:
         bad = [str(n) for n, r in enumerate(c.get("rounds", []), 1) if r["disturbed"]]

@@ -116,6 +116,7 @@ def test_ratios_are_medians_of_rounds_against_the_ceiling_runs_around_them(resul
                                                          abs=1e-4), name
         assert case["rps"] == pytest.approx(statistics.median(run["rps"] for run in kept), abs=0.1)
         assert case["server_cpu_share"] == min(run["server_cpu_share"] for run in case["rounds"])
+        assert case["cpu_us_per_request"] == statistics.median(r["cpu_us_per_request"] for r in kept) > 0
     for case in results["cases"]:
         # Scaling runs unpinned, the burst in rounds of its own: no ceiling runs to set them against.
         assert (case["role"] in ("scaling", "burst", "go-burst")) == (case["ratio_to_ceiling"] is None), case
@@ -173,7 +174,8 @@ def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 def _run(rps: float, p99: float, cpu: float = 1.0) -> dict[str, Any]:
     return {"requests": int(rps * 4), "seconds": 4.0, "rps": rps, "errors": dict.fromkeys(("connect", "status"), 1),
             "latency_ms": {"p50": p99 / 2, "p99": p99, "max": p99 * 2}, "wrong_answers": 0, "wrong_sample": "",
-            "command": ["wrk"], "worker_cpu_seconds": [cpu * 4], "server_cpu_share": cpu}
+            "command": ["wrk"], "worker_cpu_seconds": [cpu * 4], "server_cpu_share": cpu,
+            "cpu_us_per_request": round(1e6 * cpu * 4 / int(rps * 4), 1)}
 
 
 def test_each_round_is_set_against_its_own_ceiling_runs(bench: ModuleType) -> None:
@@ -192,6 +194,7 @@ def test_each_round_is_set_against_its_own_ceiling_runs(bench: ModuleType) -> No
     assert record["latency_ms"]["p99"] == 2.0 and record["p99_max_ms"] == 5.0 and record["latency_ms"]["max"] == 10.0
     assert record["requests"] == 1000 and record["errors_total"] == 6 and record["errors"]["status"] == 3
     assert record["server_cpu_share"] == 0.7 and record["worker_cpu_seconds"] == [10.8]
+    assert record["cpu_us_per_request"] == 10000.0  # the median of 13333.3, 9333.3 and 10000 us
     assert [r["ratio_to_ceiling"] for r in record["rounds"]] == [0.5, 0.4, 0.7]
     assert [r["p99"] for r in record["rounds"]] == [2.0, 5.0, 1.0]
 
