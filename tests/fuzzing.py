@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,21 @@ ORACLE_SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text())
 MAX_JSON_FLOAT_INT = 9007199254740991
 
 
+def near_integer(value: float) -> bool:
+    """go-openapi's IsFloat64AJSONInteger as the newest apiserver has it (swag/conv): within +-(2**53 - 1), and
+    whole or within a relative 1e-9 of math.Round(value) (half away from zero)."""
+    if math.isnan(value) or math.isinf(value) or abs(value) > MAX_JSON_FLOAT_INT:
+        return False
+    nearest = math.copysign(math.floor(abs(value) + 0.5), value)
+    return value == nearest or (nearest != 0 and abs(value - nearest) < 1e-9 * abs(nearest))
+
+
 def _is_apiserver_integer(_checker: Any, value: Any) -> bool:
-    # The apiserver's decoder keeps 1.0 and 1e3 as floats, and kube-openapi's type check then accepts a whole float
-    # as an integer while it is within +-(2**53 - 1); an int literal beyond int64 becomes a float too, beyond that
-    # bound. bool is never an integer.
+    # The apiserver's decoder keeps 1.0 and 1e3 as floats, and kube-openapi's type check then takes a (nearly)
+    # whole float as an integer; an int literal beyond int64 becomes a float too, beyond that bound. bool is never
+    # an integer.
     if type(value) is float:
-        return value == int(value) and -MAX_JSON_FLOAT_INT <= value <= MAX_JSON_FLOAT_INT
+        return near_integer(value)
     return type(value) is int and INT64_MIN <= value <= INT64_MAX
 
 

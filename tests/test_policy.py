@@ -76,16 +76,10 @@ def webhook_errors(obj: Any, words: wording.Wording, minor: tuple[int, int], old
     """What the webhook denies for (with the chart's matchConditions, which skip deletions and spec-less changes)."""
     if connectionpool.being_deleted(obj):
         return []
-    errors = [e for e in connectionpool.validate(obj, words) if not _integer_by_apiserver(obj, e, minor)]
+    errors = connectionpool.validate(obj, words)
     if operation == "UPDATE":
         errors = connectionpool.ratchet(errors, obj, old).denying
     return errors
-
-
-def _integer_by_apiserver(obj: Any, error: FieldError, minor: tuple[int, int]) -> bool:
-    """A float the webhook calls no integer while go-openapi's tolerance accepts it (see the report in the README)."""
-    value = _at(obj, error.field)
-    return error.field == "spec.poolSize" and type(value) is float and swag_integer(value, minor)
 
 
 def _shows_exactly(value: Any) -> bool:
@@ -280,6 +274,7 @@ def test_near_integer_floats_follow_go_openapi(value: float, until_1_34: bool, f
                               (VERSIONS[-1], from_1_35)):
         assert swag_integer(value, wording.parse_version(version)) is accepted
         assert (messages(pool(poolSize=value), version) == []) is accepted, version
+        assert (connectionpool.validate(pool(poolSize=value), wording.for_version(version)) == []) is accepted
 
 
 @pytest.mark.parametrize(("value", "found"), [("10", "string"), (True, "boolean"), ([1], "array"), ({}, "object")])

@@ -15,9 +15,27 @@ from typing import Any, NamedTuple
 # The range of the apiserver's integers; its decoder reads an integer literal beyond it as a float.
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-# kube-openapi accepts a float as an integer when it is whole and within +-(2**53 - 1) (go-openapi's
-# IsFloat64AJSONInteger): the apiserver decodes `1.0` and `1e3` as floats, and they pass `type: integer`.
+# kube-openapi accepts a float as an integer when it is within +-(2**53 - 1) and whole, or within a relative 1e-9 of
+# a whole number (go-openapi's IsFloat64AJSONInteger): the apiserver decodes `1.0` and `1e3` as floats.
 FLOAT_INT_LIMIT = 2**53 - 1
+FLOAT_INT_EPSILON = 1e-9
+
+
+def float_is_integer(value: float, rounding: bool) -> bool:
+    """go-openapi's IsFloat64AJSONInteger. swag up to v0.23 compares the float with its truncation (Go's
+    ``float64(uint64(f))``, which is no integer at all for a negative float on amd64); swag/conv compares it with
+    ``math.Round`` (half away from zero)."""
+    if not math.isfinite(value) or abs(value) > FLOAT_INT_LIMIT:
+        return False
+    if value == int(value):
+        return True
+    if rounding:
+        nearest = math.floor(abs(value) + 0.5) * (1 if value > 0 else -1)
+        return nearest != 0 and abs(value - nearest) < FLOAT_INT_EPSILON * abs(nearest)
+    if value < 1:  # 0 < value < 1 truncates to 0, and negative values to garbage: never close enough
+        return False
+    truncated = float(int(value))
+    return (value - truncated) / (value + truncated) < FLOAT_INT_EPSILON
 
 # Bad values longer than this are shortened in messages: a 7 MiB string must not come back 7 MiB long.
 MAX_SHOWN_VALUE = 256

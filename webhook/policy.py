@@ -42,11 +42,9 @@ GROUP_VERSION = "admissionregistration.k8s.io"
 DEFAULT_SOURCE = ("metadata", "name")
 DEFAULT_TARGET = ("spec", "connInfoSecretTarget", "name")
 
-# go-openapi's IsFloat64AJSONInteger: up to swag v0.23 (vendored by Kubernetes 1.28 to 1.34) it compares the float
-# with its truncation, from swag v0.24 (swag/conv) with its rounding. Which Kubernetes release switched is inferred.
-_ROUNDING_INTEGERS_SINCE = (1, 35)
-_FLOAT_INT_LIMIT = "9007199254740991.0"  # 2^53 - 1
-_EPSILON = "0.000000001"
+# go-openapi's IsFloat64AJSONInteger (fielderrors.float_is_integer); the wording row says truncation or rounding.
+_FLOAT_INT_LIMIT = f"{float(fe.FLOAT_INT_LIMIT)!r}"
+_EPSILON = f"{fe.FLOAT_INT_EPSILON:.9f}"
 
 # CEL's reserved words cannot be selected with a dot; such members are read with an index instead.
 _RESERVED = frozenset({"as", "break", "const", "continue", "else", "false", "for", "function", "if", "import", "in",
@@ -158,10 +156,10 @@ def _json_type(value: str) -> str:
             f"type({value}) == map ? 'object' : 'null')")
 
 
-def _integer(value: str, minor: tuple[int, int]) -> str:
+def _integer(value: str, rounding: bool) -> str:
     """CEL: the value passes kube-openapi's ``type: integer`` (an int, or a double go-openapi calls an integer)."""
     whole = f"double(int({value})) == {value}"
-    if minor >= _ROUNDING_INTEGERS_SINCE:
+    if rounding:
         # |f - round(f)| < 1e-9 * |round(f)|, with round half away from zero (math.Round).
         rounded = f"double(int({value} + ({value} < 0.0 ? -0.5 : 0.5)))"
         near = (f"({rounded} != 0.0 && ({value} - {rounded}) * ({value} < {rounded} ? -1.0 : 1.0) < "
@@ -287,7 +285,8 @@ class _Walk:
         if isinstance(node, String):
             self.string(node, name, scope, present, value)
         elif isinstance(node, Integer):
-            self.type_error(scope, name, f"{present} && !{_integer(value, self.minor)}", value, "integer")
+            integer = _integer(value, self.words.rounding_integers)
+            self.type_error(scope, name, f"{present} && !{integer}", value, "integer")
         elif isinstance(node, Boolean):
             self.type_error(scope, name, f"{present} && type({value}) != bool", value, "boolean")
         elif isinstance(node, Object):

@@ -87,12 +87,12 @@ class String(_Node):
 class Integer(_Node):
 
     def emit(self, gen: _Codegen, var: str, path: str, pad: str) -> None:
-        # An int literal beyond int64 is a float to the apiserver's decoder, so not an integer; a whole float
-        # within +-(2**53 - 1) (`1.0`, `1e3`) is one to kube-openapi's type check.
+        # An int literal beyond int64 is a float to the apiserver's decoder, so not an integer; a (nearly) whole
+        # float within +-(2**53 - 1) (`1.0`, `1e3`) is one to kube-openapi's type check.
         gen.line(pad, f"if type({var}) is int:")
         gen.line(pad, f"    if not {fe.INT64_MIN} <= {var} <= {fe.INT64_MAX}:")
         gen.line(pad, f"        errors.append(W.type_error({path!r}, 0.5, 'integer'))")  # a float to the apiserver
-        gen.line(pad, f"elif type({var}) is not float or not {var}.is_integer() or abs({var}) > {fe.FLOAT_INT_LIMIT}:")
+        gen.line(pad, f"elif type({var}) is not float or not W.float_is_integer({var}):")
         gen.line(pad, f"    errors.append(W.type_error({path!r}, {var}, 'integer'))")
 
     def openapi(self) -> dict[str, Any]:

@@ -44,10 +44,16 @@ class Wording:
     type_reason: ErrorType
     # How a bad value that is neither a string nor a number nor a boolean is printed: Go syntax (``%#v``) or JSON.
     composite_values: str
+    # Which float is near enough to a whole number to pass ``type: integer``: go-openapi's swag compares it with its
+    # truncation up to v0.23, with its rounding from v0.24 (see fielderrors.float_is_integer).
+    rounding_integers: bool = False
 
     @property
     def version(self) -> str:
         return f"{self.since[0]}.{self.since[1]}"
+
+    def float_is_integer(self, value: float) -> bool:
+        return fe.float_is_integer(value, self.rounding_integers)
 
     def type_error(self, field: str, value: Any, expected: str) -> FieldError:
         return _type_error(self.type_reason, field, expected, fe.json_type(value))
@@ -121,6 +127,14 @@ ROWS: tuple[Wording, ...] = (
         type_reason=ErrorType.TYPE_INVALID,
         composite_values="json",
     ),
+    Wording(
+        since=(1, 35),
+        source="inferred: the vendored go-openapi/swag moved to swag/conv (v0.24), whose integer check rounds",
+        too_long=Template(ErrorType.TOO_LONG, "Too long: may not be more than {limit} {unit}"),
+        type_reason=ErrorType.TYPE_INVALID,
+        composite_values="json",
+        rounding_integers=True,
+    ),
 )
 LATEST = ROWS[-1]
 OLDEST = ROWS[0]
@@ -150,10 +164,12 @@ def for_version(version: str | tuple[int, int] | None) -> Wording:
 
 def table() -> str:
     """The rows as a Markdown table, for the README."""
-    lines = ["| versions | too long | type error | other values shown as | source |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| versions | too long | type error | other values shown as | near-whole floats | source |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for i, row in enumerate(ROWS):
         first = "up" if i == 0 else f"{row.version}"
         until = f"{ROWS[i + 1].since[0]}.{ROWS[i + 1].since[1] - 1}" if i + 1 < len(ROWS) else "newest"
         lines.append(f"| {first} to {until} | `{row.too_long.reason}` `{row.too_long.message}` | `{row.type_reason}` "
-                     f"| {'Go syntax' if row.composite_values == 'go' else 'JSON'} | {row.source} |")
+                     f"| {'Go syntax' if row.composite_values == 'go' else 'JSON'} "
+                     f"| {'rounded' if row.rounding_integers else 'truncated'} | {row.source} |")
     return "\n".join(lines)
