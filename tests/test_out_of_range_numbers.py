@@ -75,8 +75,6 @@ def test_beyond_int64_in_the_enum_field_is_a_number(number: int) -> None:
     assert type_cause == type_error("spec.poolMode", "string", "number")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an int beyond int64 is shown as the int, but the apiserver decoded it "
-                                       "as a float64 and prints it with %v (reported to the lead)")
 @pytest.mark.parametrize(("number", "shown"), [
     (INT64_MAX + 1, "9.223372036854776e+18"),  # the example in the wording research, checked with go1.19
     (INT64_MIN - 1, "-9.223372036854776e+18"),

@@ -118,7 +118,12 @@ def _go_syntax(value: Any, top: bool = False) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        if INT64_MIN <= value <= INT64_MAX:
+            return str(value)
+        try:  # the apiserver's decoder read it as a float64
+            return go_float(float(value))
+        except OverflowError:  # beyond float64 too: no apiserver would have decoded it
+            return str(value)
     if isinstance(value, float):
         return go_float(value)
     if isinstance(value, str):
