@@ -155,6 +155,25 @@ def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
     proc.stop()
 
 
+def test_after_an_answer_the_connection_waits_for_the_keep_alive_timeout(tmp_path: Path) -> None:
+    """The request deadline stops with the request: an idle kept-alive connection is closed by the (longer)
+    keep-alive timeout only, never under a client about to reuse it."""
+    server = ServerProcess(make_certs(tmp_path / "pki"), "--request-timeout", "1", "--keep-alive-timeout", "4")
+    try:
+        server.wait_ready()
+        with server.client(timeout=10).connect() as sock:
+            reader = Reader(sock)
+            for path in ("/validate", "/mutate", "/valid%61te"):  # the lane's answers and the ASGI path's
+                sock.sendall(post(path, body_of("j-1")))
+                assert reader.next()[0] == 200
+                time.sleep(2)  # past the request deadline, within the keep-alive timeout
+            started = time.monotonic()
+            assert sock.recv(1) == b""  # closed by the keep-alive timeout, about 4 s after the last answer
+            assert 1 < time.monotonic() - started < 4
+    finally:
+        server.stop()
+
+
 def test_a_client_gone_mid_body_is_counted_as_499(own_server: ServerProcess) -> None:
     body = body_of("f-1")
     leaving = own_server.client().connect()

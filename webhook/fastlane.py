@@ -88,7 +88,7 @@ class FastLaneProtocol(DeadlineProtocol):
         if call is None:
             super().on_message_complete()
             return
-        self._cancel_deadline()
+        self._request_received()
         if call.answered:
             return
         call.answered = True

@@ -42,16 +42,23 @@ class DeadlineProtocol(HttpToolsProtocol):
         self.request_timeout: float = config.request_timeout  # type: ignore[attr-defined]
         self.shutdown_drain: float = config.shutdown_drain  # type: ignore[attr-defined]
         self._deadline: asyncio.TimerHandle | None = None
+        self._receiving = False  # a request has begun and is not complete yet
         self._draining = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # The deadline of a request that began in this read and is still incomplete after it. Most requests arrive
+        # whole in one read and never need the timer, which costs more than anything else here.
+        if self._receiving and self._deadline is None and not self.transport.is_closing():
+            self._deadline = self.loop.call_later(self.request_timeout, self._request_too_slow)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._cancel_deadline()
-        self._deadline = self.loop.call_later(self.request_timeout, self._request_too_slow)
+        self._receiving = True
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
@@ -59,7 +66,7 @@ class DeadlineProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False  # answer it, with Connection: close
 
     def on_message_complete(self) -> None:
-        self._cancel_deadline()
+        self._request_received()
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -83,6 +90,10 @@ class DeadlineProtocol(HttpToolsProtocol):
         elif not self.transport.is_closing():
             self._unset_keepalive_if_required()
             self.timeout_keep_alive_task = self.loop.call_later(self.shutdown_drain, self.timeout_keep_alive_handler)
+
+    def _request_received(self) -> None:
+        self._receiving = False
+        self._cancel_deadline()
 
     def _cancel_deadline(self) -> None:
         if self._deadline is not None:
