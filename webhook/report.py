@@ -21,7 +21,7 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 
-from webhook import __version__, connectionpool
+from webhook import __version__, connectionpool, enforcement
 from webhook.fielderrors import go_quote
 from webhook.wording import Wording
 
@@ -49,6 +49,8 @@ class Result:
     file: str | None = None
     line: int | None = None
     cause_lines: tuple[int, ...] = ()
+    # What a webhook in warn mode sends for each cause (enforcement.warning), which kubectl prints as "Warning: ...".
+    warn_texts: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -142,6 +144,7 @@ def judge(obj: dict[str, Any], wording: Wording, *, file: str | None = None, lin
         file=file,
         line=line,
         cause_lines=tuple(locate(e.field) for e in errors) if locate else (),
+        warn_texts=tuple(enforcement.warning(e) for e in errors),
     )
 
 
@@ -166,7 +169,7 @@ def render_text(report: Report) -> str:
     for result in report.denied:
         out.append(result.where)
         if report.enforcement == "warn":
-            out.extend(f"Warning: {c['field']}: {c['message']}" for c in result.causes)
+            out.extend(f"Warning: {text}" for text in result.warn_texts)
         else:
             out.extend(kubectl_lines(result))
         out.append("")
