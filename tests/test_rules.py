@@ -298,3 +298,14 @@ def test_exported_schema_is_derived_from_the_rules() -> None:
     assert spec["properties"]["poolMode"]["enum"] == list(connectionpool.POOL_MODES)
     assert spec["properties"]["project"]["maxLength"] == 63
     assert spec["properties"]["connInfoSecretTarget"]["required"] == ["name"]
+
+
+@pytest.mark.parametrize("target", [{}, {"name": None}, {"other": 1}])
+def test_admit_defaults_then_judges_an_existing_target_without_a_name(target: dict[str, Any]) -> None:
+    obj = pool(connInfoSecretTarget=target)
+    before = copy.deepcopy(obj)
+    admitted = connectionpool.admit(obj)
+    assert admitted.errors == [] and admitted.patch == (
+        {"op": "add", "path": "/spec/connInfoSecretTarget/name", "value": "my-pool"},)
+    assert obj == before  # the caller's object is left alone
+    assert connectionpool.apply(obj, admitted.patch) == jsonpatch.apply_patch(obj, list(admitted.patch))

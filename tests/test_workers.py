@@ -182,7 +182,7 @@ def test_a_port_in_use_fails_fast_and_clearly(pki: Path) -> None:
     assert "Started server process" not in result.stderr and "Traceback" not in result.stderr
 
 
-def app_failing_at_startup(_certs: object) -> Callable[..., Any]:
+def app_failing_at_startup(*_certs_and_settings: object) -> Callable[..., Any]:
     """An app factory whose application refuses to start, as a broken configuration would."""
 
     async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:

@@ -208,7 +208,8 @@ def apply(obj: Any, patch: tuple[dict[str, Any], ...]) -> Any:
         *parents, name = op["path"].split("/")[2:]  # every path is under /spec
         target = spec
         for parent in parents:
-            target = target[parent] = dict(target[parent])
+            target[parent] = dict(target[parent])
+            target = target[parent]
         target[name] = op["value"]
     return result
 
