@@ -296,13 +296,22 @@ def peer_ratios(ours: Sequence[dict[str, Any]], go: Sequence[dict[str, Any]]) ->
     return ratios, [starved(a) or starved(b) for a, b in zip(ours, go, strict=True)]
 
 
-def with_peer_ratios(record: dict[str, Any], ratios: list[float], disturbed: list[bool]) -> dict[str, Any]:
-    """``record`` (from :func:`aggregate`) with our ratio to the Go peer: the median over the rounds in which both
-    had their core (all of them if none did), and each round's."""
-    kept = [r for r, bad in zip(ratios, disturbed, strict=True) if not bad] or ratios
-    record["ratio_to_go"] = round(statistics.median(kept), 4)
-    for each, ratio in zip(record["rounds"], ratios, strict=True):
-        each["ratio_to_go"] = ratio
+def peer_cpu_ratios(ours: Sequence[dict[str, Any]], go: Sequence[dict[str, Any]]) -> list[float]:
+    """Round r's ratio of the Go peer's CPU time per answer to ours: how many of our answers one of Go's costs, which
+    is what the req/s ratio would be if each had a core to itself, whatever else ran on the machine."""
+    return [round(b["cpu_us_per_request"] / a["cpu_us_per_request"], 3) if a["cpu_us_per_request"] else 0.0
+            for a, b in zip(ours, go, strict=True)]
+
+
+def with_peer_ratios(record: dict[str, Any], ratios: list[float], disturbed: list[bool],
+                     cpu_ratios: list[float]) -> dict[str, Any]:
+    """``record`` (from :func:`aggregate`) with our ratios to the Go peer, by req/s and by CPU time per answer: the
+    medians over the rounds in which both had their core (all of them if none did), and each round's."""
+    kept = [i for i, bad in enumerate(disturbed) if not bad] or list(range(len(ratios)))
+    record["ratio_to_go"] = round(statistics.median(ratios[i] for i in kept), 4)
+    record["cpu_ratio_to_go"] = round(statistics.median(cpu_ratios[i] for i in kept), 4)
+    for each, ratio, cpu_ratio in zip(record["rounds"], ratios, cpu_ratios, strict=True):
+        each["ratio_to_go"], each["cpu_ratio_to_go"] = ratio, cpu_ratio
     return record
 
 
@@ -415,7 +424,7 @@ class Bench:
         worker_cpu = [round(cpu_seconds(p) - c, 2) for p, c in cpu_before.items()]
         if result.error_count:
             self.problems.append(f"{label}: {result.error_count} errors {result.errors}")
-        print(f"  {label:<38} {result.rps:>9,.0f} req/s  p50 {result.latency_ms['p50']:6.2f} ms  "
+        print(f"  {label:<45} {result.rps:>9,.0f} req/s  p50 {result.latency_ms['p50']:6.2f} ms  "
               f"p99 {result.latency_ms['p99']:6.2f} ms  errors {result.error_count}", flush=True)
         return {
             **result.as_dict(),
@@ -488,7 +497,8 @@ class Bench:
                 record["ratio_to_ceiling"] = 1.0  # exactly, whatever the rounding of its runs' ratios
             for ours_case, go_case in pairs:
                 if case is ours_case:
-                    record = with_peer_ratios(record, *peer_ratios(ours_case.runs, go_case.runs))
+                    record = with_peer_ratios(record, *peer_ratios(ours_case.runs, go_case.runs),
+                                              peer_cpu_ratios(ours_case.runs, go_case.runs))
             self.cases.append({**self.describe_case(case.server, case.body, case.name, case.role, threads=1,
                                                     wrk_cpu=wrk_cpu), **record})
 
@@ -520,7 +530,7 @@ class Bench:
             record = aggregate(case.runs, ratios, disturbed)
             record["ratio_to_ceiling"] = None  # no ceiling in these rounds
             if case is ours_case:
-                record = with_peer_ratios(record, ratios, disturbed)
+                record = with_peer_ratios(record, ratios, disturbed, peer_cpu_ratios(ours_case.runs, go_case.runs))
             self.cases.append({**self.describe_case(case.server, valid, case.name, case.role, threads=1,
                                                     wrk_cpu=wrk_cpu, connections=connections), **record})
 
@@ -637,6 +647,9 @@ def targets(cases: list[dict[str, Any]], rss: dict[str, Any],
                         "value": p99, "pass": p99 < P99_TARGET_MS})
             out.append({"target": f"{case['name']}: req/s >= {GO_RATIO_TARGET:.1f} x the Go peer's",
                         "value": case["ratio_to_go"], "pass": case["ratio_to_go"] >= GO_RATIO_TARGET})
+            out.append({"target": f"{case['name']}: answers per CPU second >= {GO_RATIO_TARGET:.1f} x the Go peer's "
+                                  "(req/s with a core each, whatever else runs)",
+                        "value": case["cpu_ratio_to_go"], "pass": case["cpu_ratio_to_go"] >= GO_RATIO_TARGET})
         go_p99 = by_name[f"go: {case['name']}"]["latency_ms"]["p99"]
         out.append({"target": f"{case['name']}: p99 <= the Go peer's ({go_p99:.2f} ms) at {case['connections']} "
                               "connections", "value": p99, "pass": p99 <= go_p99})
@@ -657,7 +670,7 @@ def print_report(result: dict[str, Any]) -> None:
     rounds = result["plan"]["rounds"]
     print(f"{'case':<31} {'log':<8} {'workers/cpu':<12} {'conns':>5} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'errors':>6} {'vs ceiling':>10} {'(rounds)':<11} {'vs go':>6} {'(rounds)':<11} {'server cpu':>10} "
-          f"{'cpu us/req':>10}")
+          f"{'cpu us/req':>10} {'vs go cpu':>9}")
 
     def spread(c: dict[str, Any], key: str) -> tuple[str, str]:
         if c.get(key) is None:
@@ -672,12 +685,14 @@ def print_report(result: dict[str, Any]) -> None:
         print(f"{c['name']:<31} {c['log_level']:<8} {where:<12} {c['connections']:>5} {c['rps']:>9,.0f} "
               f"{c['latency_ms']['p50']:>7.2f} {c['latency_ms']['p99']:>7.2f} {c['errors_total']:>6} {ratio:>10} "
               f"{ratio_spread:<11} {go:>6} {go_spread:<11} {c['server_cpu_share']:>10.2f} "
-              f"{c['cpu_us_per_request']:>10.1f}")
+              f"{c['cpu_us_per_request']:>10.1f} {spread(c, 'cpu_ratio_to_go')[0]:>9}")
     print(f"vs ceiling: median over {rounds} round{'s' * (rounds > 1)} of req/s against the mean of the ceiling "
           "runs either side, measured interleaved, leaving out disturbed rounds; (rounds): lowest-highest round "
           f"(ceiling: its runs against their median, {result['ceiling_rps']:,.0f} req/s)")
     print("vs go: median over the same rounds of our req/s against the Go peer's run of the same body next to it "
-          f"(go: bench/peer-go, net/http + encoding/json, GOMAXPROCS=1, on the same CPU; {result['machine']['go']})")
+          f"(go: bench/peer-go, net/http + encoding/json, GOMAXPROCS=1, on the same CPU; {result['machine']['go']}); "
+          "vs go cpu: the same for answers per CPU second (the Go peer's CPU time per answer over ours), which is "
+          "what the req/s ratio comes to when each server has its core to itself")
     print("req/s, p50, p99: medians over the same rounds; server cpu: CPU seconds the server used per second of load "
           "in its worst round, ~1.0 per worker when it is the bottleneck and has its core to itself; cpu us/req: "
           "the server's CPU time per answer (median), its own work, which other load on the machine hardly moves")

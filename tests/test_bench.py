@@ -66,7 +66,7 @@ def test_short_run_exits_0_and_prints_the_figures(short_run: tuple[subprocess.Co
                  "median over 1 round", "VmHWM", "burst: 64 connections", "scaling", "targets"):
         assert text in done.stdout
     # Every target is reported, as PASS or MISS; a MISS is not a failure.
-    assert done.stdout.count("PASS  ") + done.stdout.count("MISS  ") >= 16
+    assert done.stdout.count("PASS  ") + done.stdout.count("MISS  ") >= 19
     for name in BODIES:
         assert f"{name}: req/s >= 1.0 x the Go peer's" in done.stdout
         assert f"{name}: p99 <= the Go peer's" in done.stdout
@@ -132,15 +132,22 @@ def test_ours_is_set_against_the_go_peer_round_by_round(results: dict[str, Any])
         assert go["server"] == "go" and go["server_cpu"] == ours["server_cpu"] and go["workers"] == 1
         assert go["body"] == ours["body"] and go["connections"] == ours["connections"]
         assert "ratio_to_go" not in go
+        assert "cpu_ratio_to_go" not in go
         for mine, theirs in zip(ours["rounds"], go["rounds"], strict=True):
             assert mine["ratio_to_go"] == pytest.approx(mine["rps"] / theirs["rps"], abs=1e-3)
-        kept = [r["ratio_to_go"] for r in ours["rounds"] if not r["disturbed"]] or [
-            r["ratio_to_go"] for r in ours["rounds"]]
-        assert ours["ratio_to_go"] == pytest.approx(statistics.median(kept), abs=1e-4)
+            assert mine["cpu_ratio_to_go"] == pytest.approx(theirs["cpu_us_per_request"] / mine["cpu_us_per_request"],
+                                                            abs=1e-3)
+        kept = [r for r in ours["rounds"] if not r["disturbed"]] or ours["rounds"]
+        assert ours["ratio_to_go"] == pytest.approx(statistics.median(r["ratio_to_go"] for r in kept), abs=1e-4)
+        assert ours["cpu_ratio_to_go"] == pytest.approx(statistics.median(r["cpu_ratio_to_go"] for r in kept),
+                                                        abs=1e-4)
     targets = {t["target"]: t for t in results["targets"]}
     for name in BODIES:
         ratio = targets[f"{name}: req/s >= 1.0 x the Go peer's"]
         assert ratio["value"] == by_name[name]["ratio_to_go"] and ratio["pass"] == (ratio["value"] >= 1.0)
+        cpu = targets[f"{name}: answers per CPU second >= 1.0 x the Go peer's (req/s with a core each, whatever "
+                      "else runs)"]
+        assert cpu["value"] == by_name[name]["cpu_ratio_to_go"] and cpu["pass"] == (cpu["value"] >= 1.0)
     for name, go_name in [*((name, f"go: {name}") for name in BODIES), BURST]:
         go_p99, connections = by_name[go_name]["latency_ms"]["p99"], by_name[name]["connections"]
         p99 = targets[f"{name}: p99 <= the Go peer's ({go_p99:.2f} ms) at {connections} connections"]
@@ -152,11 +159,17 @@ def test_ratio_to_the_go_peer_leaves_out_rounds_where_either_lost_its_core(bench
     go = [_run(100.0, 1.0), _run(100.0, 1.0, cpu=0.6), _run(100.0, 1.0)]
     ratios, disturbed = bench.peer_ratios(ours, go)
     assert ratios == [0.9, 2.0, 1.2] and disturbed == [False, True, True]
-    record = bench.with_peer_ratios(bench.aggregate(ours, [0.5, 0.5, 0.5], disturbed), ratios, disturbed)
-    assert record["ratio_to_go"] == 0.9  # round 1 only: Go lost its core in round 2, we lost ours in round 3
+    # CPU per answer (us): ours 11111.1, 5000, 4166.7; Go's 10000, 6000, 10000.
+    cpu_ratios = bench.peer_cpu_ratios(ours, go)
+    assert cpu_ratios == [0.9, 1.2, 2.4]
+    record = bench.with_peer_ratios(bench.aggregate(ours, [0.5, 0.5, 0.5], disturbed), ratios, disturbed,
+                                    cpu_ratios)
+    # Round 1 only: Go lost its core in round 2, we lost ours in round 3.
+    assert record["ratio_to_go"] == 0.9 and record["cpu_ratio_to_go"] == 0.9
     assert [r["ratio_to_go"] for r in record["rounds"]] == [0.9, 2.0, 1.2]
-    record = bench.with_peer_ratios(bench.aggregate(ours, [0.5, 0.5, 0.5]), ratios, [True, True, True])
-    assert record["ratio_to_go"] == 1.2  # every round disturbed: all of them
+    assert [r["cpu_ratio_to_go"] for r in record["rounds"]] == [0.9, 1.2, 2.4]
+    record = bench.with_peer_ratios(bench.aggregate(ours, [0.5, 0.5, 0.5]), ratios, [True, True, True], cpu_ratios)
+    assert record["ratio_to_go"] == 1.2 and record["cpu_ratio_to_go"] == 1.2  # every round disturbed: all of them
 
 
 @pytest.fixture
