@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from webhook import fielderrors as fe
@@ -92,50 +92,40 @@ TOO_SHORT = Template(ErrorType.INVALID, "Invalid value: {value}: {field} in body
 TYPE = Template(ErrorType.TYPE_INVALID, "Invalid value: {found}: {field} in body must be of type {expected}: {found}")
 NOT_SUPPORTED = Template(ErrorType.NOT_SUPPORTED, "Unsupported value: {value}: {supported}")
 
-# Oldest first. A version uses the last row whose ``since`` is not after it. Sources: apiextensions-apiserver
-# pkg/apiserver/validation/validation.go (how kube-openapi's errors become field errors), apimachinery
-# pkg/util/validation/field/errors.go (how a field error prints), and the measurements in the shared reference.
-ROWS: tuple[Wording, ...] = (
-    Wording(
-        since=(1, 0),
-        source="measured on v1.24; before apiextensions mapped TooLong and InvalidType (kubernetes#108859, "
-        "#108996, which the sources date to 1.24.0: re-measure 1.24) they fell through to field.Invalid",
-        too_long=Template(ErrorType.INVALID,
-                          "Invalid value: {value}: {field} in body should be at most {limit} chars long"),
-        type_reason=ErrorType.INVALID,
-        composite_values="go",
-    ),
-    Wording(
-        since=(1, 25),
-        source="measured on v1.28; field.TooLongMaxLength, field.TypeInvalid",
-        too_long=Template(ErrorType.TOO_LONG, "Too long: may not be longer than {limit}"),
-        type_reason=ErrorType.TYPE_INVALID,
-        composite_values="go",
-    ),
-    Wording(
-        since=(1, 32),
-        source="measured from v1.32; field.TooLong counts bytes in its words since kubernetes#128553 (the limit "
-        "still counts characters)",
-        too_long=Template(ErrorType.TOO_LONG, "Too long: may not be more than {limit} {unit}"),
-        type_reason=ErrorType.TYPE_INVALID,
-        composite_values="go",
-    ),
-    Wording(
-        since=(1, 34),
-        source="inferred: field errors print values that are not scalars as JSON since kubernetes#132314",
-        too_long=Template(ErrorType.TOO_LONG, "Too long: may not be more than {limit} {unit}"),
-        type_reason=ErrorType.TYPE_INVALID,
-        composite_values="json",
-    ),
-    Wording(
-        since=(1, 35),
-        source="inferred: the vendored go-openapi/swag moved to swag/conv (v0.24), whose integer check rounds",
-        too_long=Template(ErrorType.TOO_LONG, "Too long: may not be more than {limit} {unit}"),
-        type_reason=ErrorType.TYPE_INVALID,
-        composite_values="json",
-        rounding_integers=True,
-    ),
+# Oldest first, each row the one before with what changed. A version uses the last row whose ``since`` is not after
+# it. Sources: apiextensions-apiserver pkg/apiserver/validation/validation.go (how kube-openapi's errors become field
+# errors), apimachinery pkg/util/validation/field/errors.go (how a field error prints), and the measurements in the
+# shared reference.
+_UP_TO_1_24 = Wording(
+    since=(1, 0),
+    source="measured on v1.24; before apiextensions mapped TooLong and InvalidType (kubernetes#108859, #108996, "
+    "which the sources date to 1.24.0: re-measure 1.24) they fell through to field.Invalid",
+    too_long=Template(ErrorType.INVALID, "Invalid value: {value}: {field} in body should be at most {limit} chars long"),
+    type_reason=ErrorType.INVALID,
+    composite_values="go",
 )
+_FROM_1_25 = replace(
+    _UP_TO_1_24, since=(1, 25), source="measured on v1.28; field.TooLongMaxLength, field.TypeInvalid",
+    too_long=Template(ErrorType.TOO_LONG, "Too long: may not be longer than {limit}"),
+    type_reason=ErrorType.TYPE_INVALID,
+)
+_FROM_1_32 = replace(
+    _FROM_1_25, since=(1, 32),
+    source="measured from v1.32; field.TooLong counts bytes in its words since kubernetes#128553 (the limit still "
+    "counts characters)",
+    too_long=Template(ErrorType.TOO_LONG, "Too long: may not be more than {limit} {unit}"),
+)
+_FROM_1_34 = replace(
+    _FROM_1_32, since=(1, 34),
+    source="inferred: field errors print values that are not scalars as JSON since kubernetes#132314",
+    composite_values="json",
+)
+_FROM_1_35 = replace(
+    _FROM_1_34, since=(1, 35),
+    source="inferred: the vendored go-openapi/swag moved to swag/conv (v0.24), whose integer check rounds",
+    rounding_integers=True,
+)
+ROWS: tuple[Wording, ...] = (_UP_TO_1_24, _FROM_1_25, _FROM_1_32, _FROM_1_34, _FROM_1_35)
 LATEST = ROWS[-1]
 OLDEST = ROWS[0]
 
