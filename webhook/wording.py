@@ -100,7 +100,8 @@ _UP_TO_1_24 = Wording(
     since=(1, 0),
     source="measured on v1.24; before apiextensions mapped TooLong and InvalidType (kubernetes#108859, #108996, "
     "which the sources date to 1.24.0: re-measure 1.24) they fell through to field.Invalid",
-    too_long=Template(ErrorType.INVALID, "Invalid value: {value}: {field} in body should be at most {limit} chars long"),
+    too_long=Template(ErrorType.INVALID,
+                      "Invalid value: {value}: {field} in body should be at most {limit} chars long"),
     type_reason=ErrorType.INVALID,
     composite_values="go",
 )
