@@ -34,6 +34,7 @@ from tests.fuzzing import (
 )
 from tests.fuzzing import fuzz as _fuzz
 from tests.support import Client, Reply, ServerProcess, pool, review
+from tests.wording_oracle import NEWEST, check_causes
 
 JUDGED = ("CREATE", "UPDATE")
 ENDPOINTS = ("/validate", "/mutate")
@@ -139,6 +140,8 @@ def judge(client: Client, path: str, obj: Any, operation: str, response: dict[st
     causes = status["details"]["causes"]
     assert causes, status
     check_verdict(obj, [cause["field"] for cause in causes])
+    # Reasons and messages too, worded independently, as the newest Kubernetes words them (the server's default).
+    check_causes(obj, [(cause["field"], cause["reason"], cause["message"]) for cause in causes], NEWEST)
 
 
 def make_review(obj: Any, operation: str = "CREATE", api_version: str = "admission.k8s.io/v1",
