@@ -127,6 +127,7 @@ def test_ours_is_set_against_the_go_peer_round_by_round(results: dict[str, Any])
     """Each of our cases against the Go peer's run of the same body in the same round, on the same pinned CPU."""
     by_name = {c["name"]: c for c in results["cases"]}
     assert results["machine"]["go"].startswith("go version go1.")
+    assert results["machine"]["priority"] in ("nice -10", "normal priority (nice -10 needs root)")
     for name, go_name in [*((name, f"go: {name}") for name in BODIES), BURST]:
         ours, go = by_name[name], by_name[go_name]
         assert go["server"] == "go" and go["server_cpu"] == ours["server_cpu"] and go["workers"] == 1
