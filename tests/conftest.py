@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.live import LiveServer
 from tests.support import Client, ServerProcess, make_certs
 
 
@@ -22,8 +24,22 @@ def server(pki: Path) -> Iterator[ServerProcess]:
     proc.stop()
 
 
+# `make mutation` sets this: the tests that take `client` then talk to the same server run in this process
+# (tests/live.py), where mutation testing can see which code they reach. `make test` uses the child process.
+IN_PROCESS = os.environ.get("WEBHOOK_TESTS_IN_PROCESS") == "1"
+
+
+@pytest.fixture(scope="session")
+def live_server(pki: Path) -> Iterator[LiveServer]:
+    """The server of ``server``, run in this process."""
+    live = LiveServer(pki, "--log-format", "json").start()
+    yield live
+    live.stop()
+
+
 @pytest.fixture
-def client(server: ServerProcess) -> Iterator[Client]:
-    c = server.client()
+def client(request: pytest.FixtureRequest) -> Iterator[Client]:
+    source: ServerProcess | LiveServer = request.getfixturevalue("live_server" if IN_PROCESS else "server")
+    c = source.client()
     yield c
     c.close()
