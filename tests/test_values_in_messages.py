@@ -12,6 +12,8 @@ The characters used are assigned in every Unicode version from 6 on, so Go's tab
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support import Client, pool, review
@@ -114,3 +116,29 @@ def test_a_quoted_value_comes_back_over_http_as_go_quotes_it(client: Client) -> 
     [cause] = reply.json()["response"]["status"]["details"]["causes"]
     assert cause["message"] == ('Unsupported value: "tab\\there \\"q\\" \\u2028 \\x7f é": '
                                 'supported values: "session", "transaction", "statement"')
+
+
+# fmt's %v of a float64: the shortest digits that read back as the same float, in %e form when the exponent is
+# below -4 or from 6 on (exponent of at least two digits), else plain; -0 keeps its sign. Examples from the
+# wording research, printed by Go itself, and the edges of that rule.
+FLOATS = [
+    (1.5, "1.5"), (1.0, "1"), (-1.0, "-1"), (1e3, "1000"), (123456.0, "123456"), (999999.0, "999999"),
+    (1e6, "1e+06"), (1234567.0, "1.234567e+06"), (-1234567.0, "-1.234567e+06"), (1e21, "1e+21"),
+    (0.0001, "0.0001"), (0.00012, "0.00012"), (0.00001, "1e-05"), (-0.000012, "-1.2e-05"), (0.1, "0.1"),
+    (0.0, "0"), (-0.0, "-0"), (123.456, "123.456"), (100.5, "100.5"), (2.0**53, "9.007199254740992e+15"),
+    (float(2**63), "9.223372036854776e+18"), (5e-324, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308"),
+    (1e100, "1e+100"), (12345.678, "12345.678"), (1.25e-3, "0.00125"),
+]
+
+
+@pytest.mark.parametrize(("value", "shown"), FLOATS)
+def test_floats_are_shown_as_go_prints_them(value: float, shown: str) -> None:
+    assert format_value(value) == shown
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (True, "true"), (False, "false"), (0, "0"), (-7, "-7"), (2**63 - 1, "9223372036854775807"),
+    (2**63, "9.223372036854776e+18"), (-(2**63) - 1, "-9.223372036854776e+18"),
+])
+def test_scalars_are_shown_as_go_prints_the_decoded_value(value: Any, shown: str) -> None:
+    assert format_value(value) == shown
