@@ -7,6 +7,7 @@ webhook on the app it built, and mutation testing can see which tests reach whic
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +40,12 @@ class LiveServer:
             self.apps.append(app)
             return app
 
-        self.server = uvicorn.Server(server.uvicorn_config(settings, factory))
+        config = server.uvicorn_config(settings, factory)
+        if os.environ.get("MUTANT_UNDER_TEST"):
+            # Mutation testing forks a process that has run a server before, and libuv's thread pool (which
+            # uvloop resolves the listening address with) does not survive a fork: the child would wait forever.
+            config.loop = "asyncio"
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=f"live-server-{self.port}", daemon=True)
 
     def start(self, timeout: float = 20.0) -> LiveServer:

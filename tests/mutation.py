@@ -8,9 +8,9 @@ The run happens in a scratch copy (``.mutation/``, kept between runs so that mut
 the working tree is never touched. It takes two passes:
 
 1. every mutant, each in a process forked from one that has already run the tests once (fast). Such a process
-   keeps what ``webhook`` computed at import time (the checks compiled from the schema, caches), so a mutant of that
-   code only shows where a test runs it again (tests/test_schema.py compiles its own schemas); the caches are
-   emptied before each mutant's tests (this module is also the pytest plugin that does it).
+   keeps what ``webhook`` computed at import time (the checks compiled from the schema), so a mutant of that code
+   only shows where a test runs it again (tests/test_schema.py compiles its own schemas); webhook's caches are
+   emptied before each test (this module is also the pytest plugin that does it).
 2. every survivor again, in a fresh process that imports ``webhook`` with the mutant in place: only what survives
    both is reported.
 
@@ -45,12 +45,21 @@ PRELOAD = ["pytest", "hypothesis", "jsonschema", "jsonpatch", "yaml", "msgspec",
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 
 
-def pytest_sessionstart(session: Any) -> None:
-    """pytest plugin hook (``-p tests.mutation``): with a mutant in place, forget what cached functions computed
-    without it, so that a cached function's mutant is called at all."""
-    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
-    if mutant and mutant not in ("stats", "fail", "mutant_generation"):
-        for cached in [obj for obj in gc.get_objects() if isinstance(obj, functools._lru_cache_wrapper)]:
+_CACHES: list[Any] = []
+
+
+def pytest_collection_finish(session: Any) -> None:
+    """pytest plugin hook (``-p tests.mutation``): find webhook's cached functions, once its modules are imported."""
+    _CACHES[:] = [obj for obj in gc.get_objects() if isinstance(obj, functools._lru_cache_wrapper)
+                  and getattr(obj, "__module__", "").startswith("webhook")]
+
+
+def pytest_runtest_setup(item: Any) -> None:
+    """Before each test of a mutation run, forget what webhook's cached functions computed: with a mutant in place,
+    so that a cached function's mutant is called at all; while mutmut learns which tests reach which function, so
+    that a test is seen to reach the functions whose results an earlier test had cached."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        for cached in _CACHES:
             cached.cache_clear()
 
 
@@ -84,8 +93,10 @@ def configure(modules: list[str], tests: list[str], fresh_imports: bool) -> None
         f"{indent}-p{indent}tests.mutation\n"
         f"also_copy ={indent}README.md{indent}Makefile{indent}charts\n"  # into mutmut's own copy, beside the tests
         "use_git_change_detection = false\n"
-        # A mutant's tests run in a new process (pass 2) or collect again (pass 1): allow for it.
+        # A mutant's tests run in a new process (pass 2) or collect again (pass 1): allow for that, but a mutant
+        # that hangs (a server that never answers) is a kill, and need not be waited for long.
         "timeout_constant = 10\n"
+        "timeout_multiplier = 4\n"
         + isolation
     )
 

@@ -12,6 +12,7 @@ The characters used are assigned in every Unicode version from 6 on, so Go's tab
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -128,6 +129,7 @@ FLOATS = [
     (0.0, "0"), (-0.0, "-0"), (123.456, "123.456"), (100.5, "100.5"), (2.0**53, "9.007199254740992e+15"),
     (float(2**63), "9.223372036854776e+18"), (5e-324, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308"),
     (1e100, "1e+100"), (12345.678, "12345.678"), (1.25e-3, "0.00125"),
+    (math.inf, "+Inf"), (-math.inf, "-Inf"), (math.nan, "NaN"),  # never from JSON, but Python callers may pass them
 ]
 
 
