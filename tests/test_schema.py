@@ -7,11 +7,13 @@ written out from the Kubernetes wording (the newest one unless a test names a ve
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
 import pytest
 
+from webhook import fielderrors as fe
 from webhook import wording
 from webhook.schema import Boolean, Integer, Object, String, rules_table
 
@@ -226,3 +228,36 @@ def test_replace_at() -> None:
         type_error("inner.deep", "object", "integer")]  # the original is untouched
     with pytest.raises(TypeError, match="top is not an object"):
         NESTED.replace_at(("top", "x"), Integer())
+
+
+# go-openapi swag's IsFloat64AJSONInteger, which kube-openapi's type check asks whether a float is an integer: up to
+# swag v0.23 the float is compared with its truncation (float64(uint64(f))), relative error under 1e-9; swag/conv
+# (v0.24) compares it with math.Round (half away from zero). Both refuse anything beyond +-(2**53 - 1).
+@pytest.mark.parametrize(("value", "truncating", "rounding"), [
+    (3.0, True, True),
+    (-3.0, True, True),
+    (3.0000000001, True, True),
+    (2.9999999999, False, True),  # truncates to 2: far; rounds to 3: near
+    (-3.0000000001, False, True),  # a negative float has no unsigned truncation worth the name
+    (1000.0000009, True, True),
+    (1000.0000011, True, False),  # 1.1e-6 from 1000: within 1e-9 of 2000 (truncating), not of 1000 (rounding)
+    (1000.0000021, False, False),
+    (3.00001, False, False),
+    (2.5, False, False),  # rounds to 3, half away from zero
+    (-2.5, False, False),
+    (0.5, False, False),
+    (1e-300, False, False),  # near 0, and 0 is no reference for a relative error
+    (9007199254740991.0, True, True),
+    (9007199254740992.0, False, False),
+    (-9007199254740992.0, False, False),
+    (math.inf, False, False),
+    (math.nan, False, False),
+])
+def test_which_floats_are_integers(value: float, truncating: bool, rounding: bool) -> None:
+    assert fe.float_is_integer(value, rounding=False) is truncating
+    assert fe.float_is_integer(value, rounding=True) is rounding
+
+
+def test_the_newest_wording_rounds_near_integers() -> None:
+    assert check(NUMBER, {"i": 2.9999999999}) == []
+    assert check(NUMBER, {"i": 2.9999999999}, "1.28") == [type_error("i", "integer", "number")]
