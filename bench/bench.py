@@ -323,6 +323,7 @@ def with_peer_ratios(record: dict[str, Any], ratios: list[float], disturbed: lis
     kept = [i for i, bad in enumerate(disturbed) if not bad] or list(range(len(ratios)))
     record["ratio_to_go"] = round(statistics.median(ratios[i] for i in kept), 4)
     record["cpu_ratio_to_go"] = round(statistics.median(cpu_ratios[i] for i in kept), 4)
+    record["rounds_kept_vs_go"] = len(kept)
     for each, ratio, cpu_ratio in zip(record["rounds"], ratios, cpu_ratios, strict=True):
         each["ratio_to_go"], each["cpu_ratio_to_go"] = ratio, cpu_ratio
     return record
@@ -682,7 +683,7 @@ def print_report(result: dict[str, Any]) -> None:
     print()
     rounds = result["plan"]["rounds"]
     print(f"{'case':<31} {'log':<8} {'workers/cpu':<12} {'conns':>5} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'errors':>6} {'vs ceiling':>10} {'(rounds)':<11} {'vs go':>6} {'(rounds)':<11} {'server cpu':>10} "
+          f"{'errors':>6} {'vs ceiling':>10} {'(rounds)':<11} {'vs go':>6} {'(rounds, kept)':<15} {'server cpu':>10} "
           f"{'cpu us/req':>10} {'vs go cpu':>9}")
 
     def spread(c: dict[str, Any], key: str) -> tuple[str, str]:
@@ -695,14 +696,17 @@ def print_report(result: dict[str, Any]) -> None:
         where = f"{c['workers']}/" + (f"cpu{c['server_cpu']}" if c["server_cpu"] is not None else "any")
         ratio, ratio_spread = spread(c, "ratio_to_ceiling")
         go, go_spread = spread(c, "ratio_to_go")
+        if go:
+            go_spread += f" {c['rounds_kept_vs_go']}/{len(c['rounds'])}"
         print(f"{c['name']:<31} {c['log_level']:<8} {where:<12} {c['connections']:>5} {c['rps']:>9,.0f} "
               f"{c['latency_ms']['p50']:>7.2f} {c['latency_ms']['p99']:>7.2f} {c['errors_total']:>6} {ratio:>10} "
-              f"{ratio_spread:<11} {go:>6} {go_spread:<11} {c['server_cpu_share']:>10.2f} "
+              f"{ratio_spread:<11} {go:>6} {go_spread:<15} {c['server_cpu_share']:>10.2f} "
               f"{c['cpu_us_per_request']:>10.1f} {spread(c, 'cpu_ratio_to_go')[0]:>9}")
     print(f"vs ceiling: median over {rounds} round{'s' * (rounds > 1)} of req/s against the mean of the ceiling "
           "runs either side, measured interleaved, leaving out disturbed rounds; (rounds): lowest-highest round "
           f"(ceiling: its runs against their median, {result['ceiling_rps']:,.0f} req/s)")
-    print("vs go: median over the same rounds of our req/s against the Go peer's run of the same body next to it "
+    print("vs go: median of our req/s against the Go peer's run of the same body next to it, over the rounds in "
+          "which both had their core (kept: how many) "
           f"(go: bench/peer-go, net/http + encoding/json, GOMAXPROCS=1, on the same CPU; {result['machine']['go']}); "
           "vs go cpu: the same for answers per CPU second (the Go peer's CPU time per answer over ours), which is "
           "what the req/s ratio comes to when each server has its core to itself")

@@ -138,7 +138,11 @@ def test_ours_is_set_against_the_go_peer_round_by_round(results: dict[str, Any])
             assert mine["ratio_to_go"] == pytest.approx(mine["rps"] / theirs["rps"], abs=1e-3)
             assert mine["cpu_ratio_to_go"] == pytest.approx(theirs["cpu_us_per_request"] / mine["cpu_us_per_request"],
                                                             abs=1e-3)
-        kept = [r for r in ours["rounds"] if not r["disturbed"]] or ours["rounds"]
+        # The rounds in which both servers had their core (CPU share >= 0.8), or all of them if there were none.
+        both = [mine for mine, theirs in zip(ours["rounds"], go["rounds"], strict=True)
+                if min(mine["server_cpu_share"], theirs["server_cpu_share"]) >= 0.8]
+        kept = both or ours["rounds"]
+        assert ours["rounds_kept_vs_go"] == len(kept)
         assert ours["ratio_to_go"] == pytest.approx(statistics.median(r["ratio_to_go"] for r in kept), abs=1e-4)
         assert ours["cpu_ratio_to_go"] == pytest.approx(statistics.median(r["cpu_ratio_to_go"] for r in kept),
                                                         abs=1e-4)
