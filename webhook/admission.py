@@ -180,11 +180,21 @@ def request_of(review: Any) -> Request:
 
 def openapi_schema() -> dict[str, Any]:
     """The request body as OpenAPI documents it: ENVELOPE, plus the object that writes must carry."""
-    schema = ENVELOPE.openapi()
+    schema = _null_is_absent(ENVELOPE.openapi())
     schema["properties"]["request"].update({
         "if": {"properties": {"operation": {"enum": list(WRITES)}}, "required": ["operation"]},
-        "then": {"required": ["object"]},
+        "then": {"required": ["object"], "properties": {"object": {"type": "object"}}},
     })
+    return schema
+
+
+def _null_is_absent(schema: dict[str, Any]) -> dict[str, Any]:
+    """The server reads a null field as an absent one (a DELETE's ``object`` is null): optional fields may be null."""
+    required = set(schema.get("required", ()))
+    for name, child in schema.get("properties", {}).items():
+        _null_is_absent(child)
+        if name not in required:
+            child["type"] = [child["type"], "null"]
     return schema
 
 
