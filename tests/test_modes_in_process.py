@@ -1,0 +1,70 @@
+"""Enforcement modes on the server run in this process: each route's mode reaches the violations metric and the
+request log (tests/test_adoption.py checks the same on a child process; here mutation testing sees it too)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.live import LiveServer
+from tests.support import Client, pool, review
+from tests.test_handler_failure import Lines
+
+BAD = pool(project="p" * 64, poolMode="bogus")
+
+
+@pytest.fixture(scope="module")
+def live(pki: Path) -> Iterator[tuple[LiveServer, Lines]]:
+    server = LiveServer(pki, "--log-format", "json", "--enforcement", "warn")
+    lines = Lines()
+    logger = logging.getLogger("webhook.admission")
+    logger.addHandler(lines)
+    server.start()
+    yield server, lines
+    server.stop()
+    logger.removeHandler(lines)
+
+
+def violations(client: Client) -> dict[str, float]:
+    text = client.request("GET", "/metrics").body.decode()
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "connectionpool_webhook_violations":
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.labels["webhook"] == "validate":
+                    counts[sample.labels["enforcement"]] = sample.value
+    return counts
+
+
+@pytest.mark.parametrize(("path", "mode", "allowed"), [
+    ("/validate", "warn", True),  # the server's default mode, here warn
+    ("/validate/warn", "warn", True),
+    ("/validate/dryrun", "dryrun", True),
+    ("/validate/deny", "deny", False),
+])
+def test_each_route_delivers_in_its_mode_and_counts_the_violation(live: tuple[LiveServer, Lines], path: str,
+                                                                  mode: str, allowed: bool) -> None:
+    server, log = live
+    client = server.client()
+    uid = f"mode-{path.replace('/', '-')}"
+    before = violations(client).get(mode, 0.0)
+    response = client.post(path, review(BAD, uid=uid)).json()["response"]
+    assert response["allowed"] is allowed
+    assert ("warnings" in response) is (mode == "warn")
+    assert violations(client).get(mode, 0.0) == before + 1
+    [entry] = [line for line in log.lines if line["msg"] == "admission review" and line.get("uid") == uid]
+    assert (entry["enforcement"], entry["errors"]) == (mode, 2)
+    assert entry["decision"] == ("allowed" if allowed else "denied")
+    client.close()
+
+
+def test_a_valid_object_is_no_violation(live: tuple[LiveServer, Lines]) -> None:
+    client = live[0].client()
+    before = violations(client)
+    assert client.post("/validate/dryrun", review(pool())).json()["response"]["allowed"] is True
+    assert violations(client) == before
+    client.close()

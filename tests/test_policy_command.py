@@ -1,0 +1,50 @@
+"""`connectionpool-webhook policy` run in the test process (cli.main), against the reviewed golden files.
+
+tests/test_policy.py runs the same command as a child process; here the command line is the same code called in
+this process, so that mutation testing can see which tests reach policy.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.support import ROOT
+from webhook import cli
+
+GOLDEN = ROOT / "tests" / "data" / "policy"
+
+
+@pytest.mark.parametrize(("args", "golden"), [
+    (["--kubernetes-version", "1.28"], "policy-1.28.yaml"),
+    (["--kubernetes-version", "v1.28.7-gke.1026000"], "policy-1.28.yaml"),
+    ([], "policy-newest.yaml"),
+])
+def test_the_command_prints_the_golden_files(capsys: pytest.CaptureFixture[str], args: list[str],
+                                             golden: str) -> None:
+    cli.main(["policy", *args])
+    assert capsys.readouterr().out == (GOLDEN / golden).read_text()
+
+
+@pytest.mark.parametrize(("enforcement", "action"), [("deny", "Deny"), ("warn", "Warn"), ("dryrun", "Audit")])
+def test_the_binding_takes_the_name_and_the_enforcement(capsys: pytest.CaptureFixture[str], enforcement: str,
+                                                        action: str) -> None:
+    cli.main(["policy", "--kubernetes-version", "1.30", "--enforcement", enforcement, "--name", "pools.example"])
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+        ("ValidatingAdmissionPolicy", "pools.example"), ("ValidatingAdmissionPolicyBinding", "pools.example")]
+    assert docs[1]["spec"] == {"policyName": "pools.example", "validationActions": [action]}
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["--kubernetes-version", "1.27"], "needs 1.28 or newer"),
+    (["--kubernetes-version", "banana"], "not a Kubernetes version"),
+    (["--name", "Not_A_Name"], "not a valid object name"),
+    (["--name", "a" * 254], "not a valid object name"),
+])
+def test_bad_options_are_refused_clearly(capsys: pytest.CaptureFixture[str], args: list[str], error: str) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["policy", *args])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert error in err and "Traceback" not in err
