@@ -369,7 +369,9 @@ class Bench:
         self.workdir = workdir
         self.pki = workdir / "pki"
         self.bodies = bodies.build()
-        self.static, self.checked = loadgen.write_scripts(plan.out / "wrk", self.bodies)
+        # UPDATEs go to our server only (the Go peer does not ratchet): the common one must cost what a CREATE does.
+        self.updates = bodies.build_updates()
+        self.static, self.checked = loadgen.write_scripts(plan.out / "wrk", [*self.bodies, *self.updates])
         self.cases: list[dict[str, Any]] = []
         self.preflight: list[dict[str, Any]] = []
         self.problems: list[str] = []
@@ -403,7 +405,7 @@ class Bench:
 
     def check_answers(self, server: Server) -> None:
         """Each body once, before load: the server must give the right answer (the ceiling: its constant)."""
-        for body in self.bodies:
+        for body in [*self.bodies, *(self.updates if server.kind == "webhook" else [])]:
             status, answer = server.request("POST", body.path, body.data)
             if server.kind == "ceiling":
                 problem = None if (status, answer) == (200, ceiling.RESPONSE) else (
@@ -481,14 +483,15 @@ class Bench:
                                                                                        body)) for body in self.bodies]
             # Default log level: every review is logged (to a file here, like a container runtime's pipe).
             info_case = ThroughputCase("validate-valid (log info)", "log-info", info, valid)
-            cases = [ceiling_case, *(case for pair in pairs for case in pair), info_case]
+            updates = [ThroughputCase(body.name, "update", ours, body) for body in self.updates]
+            cases = [ceiling_case, *(case for pair in pairs for case in pair), *updates, info_case]
             for case in cases:
                 self.warm_up(case.server, case.body, wrk_cpu=wrk_cpu)
             # Interleaved, so that drift in the machine's speed moves a case and the ceiling runs next to it alike.
             for number in range(1, rounds + 1):
                 # Ours and Go's run of a body side by side, in turns first, so neither always follows the other.
                 order = [ceiling_case, *(case for pair in pairs for case in pair[::1 if number % 2 else -1]),
-                         info_case]
+                         *updates, info_case]
                 for case in order:
                     label = f"{case.name} [round {number}/{rounds}]"
                     case.runs.append(self.measure(case.server, case.body, label, wrk_cpu=wrk_cpu))

@@ -32,7 +32,7 @@ class Body:
     path: str  # request path, with the query the apiserver adds
     uid: str
     data: bytes
-    expect: str  # "allowed", "denied" or "patched"
+    expect: str  # "allowed", "warned", "denied" or "patched"
     causes: int = 0  # field errors a denial must list
 
 
@@ -61,6 +61,27 @@ def _broken(obj: dict[str, Any]) -> None:
     spec["poolMode"] = "bogus"  # Unsupported value
     spec["poolSize"] = "25"  # Invalid type: must be an integer
     del spec["username"]  # Required value
+
+
+def _update(reference_dir: Path, uid: str, project: str) -> bytes:
+    """A captured `kubectl label` UPDATE (object and oldObject, about 5 KB) with ``project`` on both sides."""
+    review: dict[str, Any] = json.loads((reference_dir / "validate-update-metadata-only.json").read_text())["body"]
+    review["request"]["uid"] = uid
+    for side in ("object", "oldObject"):
+        review["request"][side]["spec"]["project"] = project
+    return json.dumps(review, separators=(",", ":")).encode()
+
+
+def build_updates(reference_dir: Path = REFERENCE) -> list[Body]:
+    """UPDATEs: of a valid object (the oldObject is never read), and of a legacy object whose unchanged bad field is
+    ratcheted (the oldObject is read, and the answer carries a warning)."""
+    valid, legacy = "b0000000-0000-4000-8000-000000000004", "b0000000-0000-4000-8000-000000000005"
+    return [
+        Body("validate-update", "/validate?timeout=10s", valid, _update(reference_dir, valid, "my-project"),
+             "allowed"),
+        Body("validate-update-ratcheted", "/validate?timeout=10s", legacy, _update(reference_dir, legacy, "p" * 70),
+             "warned"),
+    ]
 
 
 def build(reference_dir: Path = REFERENCE) -> list[Body]:
@@ -93,6 +114,9 @@ def check(body: Body, status: int, answer: bytes) -> str | None:
         return None
     if response.get("allowed") is not True:
         return f"want allowed, got {response}"
+    if body.expect == "warned":
+        warned = response.get("warnings") and "patch" not in response and "status" not in response
+        return None if warned else f"want allowed with warnings, got {response}"
     if body.expect == "allowed":
         return f"want no patch, got {response}" if "patch" in response else None
     ops = json.loads(base64.b64decode(response.get("patch", "")) or b"[]")

@@ -126,6 +126,7 @@ end
 # What a right answer contains, per expectation, as the server serialises it (compact JSON).
 _MARKERS: dict[str, tuple[list[str], list[str]]] = {
     "allowed": (['"allowed":true'], ['"patch"', '"status"']),
+    "warned": (['"allowed":true', '"warnings"'], ['"patch"', '"status"']),
     "denied": (['"allowed":false', '"code":422', '"reason":"Invalid"'], ['"patch"']),
     "patched": (['"allowed":true', '"patchType":"JSONPatch"'], ['"status"']),
 }

@@ -237,8 +237,18 @@ def test_answers_were_checked_before_load(results: dict[str, Any]) -> None:
     assert {"ceiling", "webhook", "webhook-info", "go", "webhook-burst", "go-burst", "webhook-rss", "ceiling-rss",
             "webhook-1w", "webhook-2w"} <= servers
     for server in servers:
-        assert sorted(p["body"] for p in results["preflight"] if p["server"] == server) == sorted(BODIES)
+        # UPDATEs only to our servers: the Go peer does not ratchet, and the ceiling answers a constant.
+        updates = [] if server.startswith(("go", "ceiling")) else ["validate-update", "validate-update-ratcheted"]
+        assert sorted(p["body"] for p in results["preflight"] if p["server"] == server) == sorted([*BODIES, *updates])
     assert all(p["ok"] for p in results["preflight"]), results["preflight"]
+
+
+def test_updates_are_measured_beside_the_creates(results: dict[str, Any]) -> None:
+    by_name = {case["name"]: case for case in results["cases"]}
+    for name in ("validate-update", "validate-update-ratcheted"):
+        case = by_name[name]
+        assert case["role"] == "update" and case["endpoint"] == "/validate" and case["rps"] > 0
+        assert not any(case["errors"].values()), case["errors"]
 
 
 def test_rss_run_and_scaling_are_reported(results: dict[str, Any]) -> None:
