@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.support import ROOT
-from webhook import cli
+from webhook import cli, policy
 
 GOLDEN = ROOT / "tests" / "data" / "policy"
 
@@ -48,3 +48,8 @@ def test_bad_options_are_refused_clearly(capsys: pytest.CaptureFixture[str], arg
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert error in err and "Traceback" not in err
+
+
+def test_the_chart_template_is_the_generated_one() -> None:
+    # As tests/test_policy_chart.py checks, without loading Helm (whose Go runtime mutation testing cannot fork).
+    assert (ROOT / policy.CHART_TEMPLATE).read_text() == policy.chart_template()
