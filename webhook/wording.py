@@ -29,9 +29,6 @@ class Template:
     reason: ErrorType
     message: str
 
-    def names(self) -> list[str]:
-        return re.findall(r"\{(\w+)\}", self.message)
-
 
 @dataclass(frozen=True, slots=True, eq=False)  # rows are singletons: hashed by identity, cheaply, per request
 class Wording:
@@ -70,7 +67,7 @@ class Wording:
 
 
 def _render(template: Template, field: str, value: Any, limit: int) -> FieldError:
-    shown = fe.format_value(value) if "value" in template.names() else ""
+    shown = fe.format_value(value) if "{value}" in template.message else ""
     return _rendered(template, field, shown, limit, "")
 
 
