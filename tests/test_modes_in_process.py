@@ -17,9 +17,11 @@ from tests.test_handler_failure import Lines
 BAD = pool(project="p" * 64, poolMode="bogus")
 
 
-@pytest.fixture(scope="module")
+# One server per test: the webhooks are made when the app starts, and mutmut credits what a fixture runs to the
+# first test that asks for it.
+@pytest.fixture
 def live(pki: Path) -> Iterator[tuple[LiveServer, Lines]]:
-    server = LiveServer(pki, "--log-format", "json", "--enforcement", "warn")
+    server = LiveServer(pki, "--log-format", "json", "--enforcement", "warn", "--kubernetes-version", "1.28")
     lines = Lines()
     logger = logging.getLogger("webhook.admission")
     logger.addHandler(lines)
@@ -68,3 +70,15 @@ def test_a_valid_object_is_no_violation(live: tuple[LiveServer, Lines]) -> None:
     assert client.post("/validate/dryrun", review(pool())).json()["response"]["allowed"] is True
     assert violations(client) == before
     client.close()
+
+
+@pytest.mark.parametrize("path", ["/validate", "/validate/warn", "/validate/dryrun", "/validate/deny"])
+def test_every_route_words_as_the_servers_kubernetes_version(live: tuple[LiveServer, Lines], path: str) -> None:
+    client = live[0].client()
+    response = client.post(path, review(pool(project="p" * 64))).json()["response"]
+    client.close()
+    if path == "/validate/deny":
+        [cause] = response["status"]["details"]["causes"]
+        assert (cause["reason"], cause["message"]) == ("FieldValueTooLong", "Too long: may not be longer than 63")
+    elif path != "/validate/dryrun":
+        assert any("Too long: may not be longer than 63" in w for w in response["warnings"]), response
