@@ -13,6 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.live import LiveServer
 from tests.support import Client, pool, review
 from tests.test_handler_failure import Lines
+from webhook import enforcement
+from webhook import fielderrors as fe
 
 BAD = pool(project="p" * 64, poolMode="bogus")
 
@@ -82,3 +84,10 @@ def test_every_route_words_as_the_servers_kubernetes_version(live: tuple[LiveSer
         assert (cause["reason"], cause["message"]) == ("FieldValueTooLong", "Too long: may not be longer than 63")
     elif path != "/validate/dryrun":
         assert any("Too long: may not be longer than 63" in w for w in response["warnings"]), response
+
+
+@pytest.mark.parametrize(("length", "shown"), [(120, "x" * 120), (121, "x" * 117 + "...")])
+def test_a_warning_is_cut_only_beyond_120_characters(length: int, shown: str) -> None:
+    error = fe.error(fe.ErrorType.INVALID, "f", "m")._replace(text="x" * length)
+    assert enforcement.warning(error) == shown
+    assert enforcement.warning(error, " (unchanged)") == shown[: 120 - 12 - 3] + "..." + " (unchanged)"

@@ -110,6 +110,8 @@ def test_the_documented_request_body_needs_no_object_for_other_operations(operat
     (lambda r: r["request"].pop("uid"), "'uid' is a required property"),
     (lambda r: r["request"].update(uid=""), "'' should be non-empty"),
     (lambda r: r["request"].update(dryRun="yes"), "'yes' is not of type 'boolean', 'null'"),
+    (lambda r: r["request"].update(uid=None), "None is not of type 'string'"),  # required: null is no value
+    (lambda r: r.update(request=None), "None is not of type 'object'"),
 ])
 def test_the_documented_request_body_refuses_what_the_server_refuses(edit: Any, complaint: str) -> None:
     body: dict[str, Any] = copy.deepcopy(reference("validate-update.json")["body"])
