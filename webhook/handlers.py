@@ -7,6 +7,7 @@ namespaces labelled ``connectionpool-webhook.io/enforcement`` at them).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -59,7 +60,7 @@ def webhooks(enforcement: Enforcement = Enforcement.DENY, words: Wording = wordi
     ``words``."""
 
     def judge(mode: Enforcement) -> Callable[[Request], Response]:
-        return lambda request: validate(request, mode, words)
+        return functools.partial(validate, enforcement=mode, words=words)  # no Python frame of its own
 
     routes = {"/validate": Webhook("validate", judge(enforcement), enforcement)}
     for mode in Enforcement:
