@@ -144,3 +144,17 @@ def test_floats_are_shown_as_go_prints_them(value: float, shown: str) -> None:
 ])
 def test_scalars_are_shown_as_go_prints_the_decoded_value(value: Any, shown: str) -> None:
     assert format_value(value) == shown
+
+
+# Values that are neither strings nor scalars: Go's %#v of the decoded value up to 1.33 (nil inside a composite is
+# interface {}(nil), map keys sorted), JSON from 1.34; a null at the top prints as null.
+@pytest.mark.parametrize(("value", "go", "as_json"), [
+    (None, "null", "null"),
+    ([None], "[]interface {}{interface {}(nil)}", "[null]"),
+    ({"b": [1, None], "a": "é"}, 'map[string]interface {}{"a":"é", "b":[]interface {}{1, interface {}(nil)}}',
+     '{"a":"é","b":[1,null]}'),
+    ([1, "x", 2.5], '[]interface {}{1, "x", 2.5}', '[1,"x",2.5]'),
+])
+def test_composite_values_are_shown_as_go_or_json(value: Any, go: str, as_json: str) -> None:
+    assert format_value(value) == go
+    assert format_value(value, json_composites=True) == as_json
