@@ -7,10 +7,13 @@ webhook on the app it built, and mutation testing can see which tests reach whic
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import uvicorn
 from tests.support import Client, free_port
 from webhook import cli, server
 from webhook.app import AdmissionFastPath, create_app
+from webhook.logs import JSONFormatter
 
 
 class LiveServer:
@@ -64,3 +68,29 @@ class LiveServer:
         # Without waiting for connections a failed test left open: the graceful drain is tested elsewhere.
         self.server.should_exit = self.server.force_exit = True
         self.thread.join(30)
+
+
+class Lines(logging.Handler):
+    """The admission log lines as the server's JSON formatter writes them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JSONFormatter())
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+@contextlib.contextmanager
+def logged(server: LiveServer) -> Iterator[tuple[LiveServer, Lines]]:
+    """``server`` started, with the lines of the ``webhook.admission`` log collected, and stopped afterwards."""
+    lines = Lines()
+    logger = logging.getLogger("webhook.admission")
+    logger.addHandler(lines)
+    server.start()
+    try:
+        yield server, lines
+    finally:
+        server.stop()
+        logger.removeHandler(lines)

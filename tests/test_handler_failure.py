@@ -7,21 +7,17 @@ path, the answer, the metrics and the log.
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live import LiveServer
+from tests.live import Lines, LiveServer, logged
 from tests.support import Client, pool, review
 from webhook import admission
 from webhook.app import AdmissionFastPath
 from webhook.handlers import Webhook
-from webhook.logs import JSONFormatter
 
 FAILING = "/validate/failing"
 GENERIC = "internal error while reviewing the object; see the webhook's logs"
@@ -35,28 +31,10 @@ def add_failing_webhook(app: AdmissionFastPath) -> None:
     app.webhooks[FAILING] = Webhook("failing", explode)
 
 
-class Lines(logging.Handler):
-    """The log lines as the server's JSON formatter writes them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(JSONFormatter())
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
 @pytest.fixture(scope="module")
 def live(pki: Path) -> Iterator[tuple[LiveServer, Lines]]:
-    server = LiveServer(pki, "--log-format", "json", customize=add_failing_webhook)
-    lines = Lines()
-    logger = logging.getLogger("webhook.admission")
-    logger.addHandler(lines)
-    server.start()
-    yield server, lines
-    server.stop()
-    logger.removeHandler(lines)
+    with logged(LiveServer(pki, "--log-format", "json", customize=add_failing_webhook)) as live:
+        yield live
 
 
 @pytest.fixture

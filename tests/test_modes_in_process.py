@@ -3,16 +3,14 @@ request log (tests/test_adoption.py checks the same on a child process; here mut
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live import LiveServer
+from tests.live import Lines, LiveServer, logged
 from tests.support import Client, pool, review
-from tests.test_handler_failure import Lines
 from webhook import enforcement
 from webhook import fielderrors as fe
 
@@ -24,13 +22,8 @@ BAD = pool(project="p" * 64, poolMode="bogus")
 @pytest.fixture
 def live(pki: Path) -> Iterator[tuple[LiveServer, Lines]]:
     server = LiveServer(pki, "--log-format", "json", "--enforcement", "warn", "--kubernetes-version", "1.28")
-    lines = Lines()
-    logger = logging.getLogger("webhook.admission")
-    logger.addHandler(lines)
-    server.start()
-    yield server, lines
-    server.stop()
-    logger.removeHandler(lines)
+    with logged(server) as live:
+        yield live
 
 
 def violations(client: Client) -> dict[str, float]:
