@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.live import LiveServer
-from tests.support import Client, ServerProcess, make_certs
+from tests.support import IN_PROCESS, Client, ServerProcess, make_certs
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +23,6 @@ def server(pki: Path) -> Iterator[ServerProcess]:
     proc.stop()
 
 
-# `make mutation` sets this: the tests that take `client` then talk to the same server run in this process
-# (tests/live.py), where mutation testing can see which code they reach. `make test` uses the child process.
-IN_PROCESS = os.environ.get("WEBHOOK_TESTS_IN_PROCESS") == "1"
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import http.client
+import io
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import ssl
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Captured from real kube-apiservers, kept in the repository (see its README): a fresh clone needs nothing else.
 REFERENCE = ROOT / "tests" / "data" / "reference"
 SERVICE_NAME = "connectionpool-webhook.webhooks.svc"
+# `make mutation` sets this: the tests that take `client` then talk to the same server run in this process
+# (tests/live.py), and `check`'s command line runs in it too, where mutation testing can see which code they reach.
+# `make test` uses child processes.
+IN_PROCESS = os.environ.get("WEBHOOK_TESTS_IN_PROCESS") == "1"
 
 # The captured AdmissionReviews the replay tests send, listed rather than globbed: a missing file fails its test
 # instead of shrinking the parameter set to nothing.
@@ -59,6 +65,36 @@ def cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "webhook", *args], capture_output=True, text=True, check=False, **kwargs
     )
+
+
+def cli_in_process(*args: str, input: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``cli`` run by this interpreter, for `make mutation`: a mutant is only seen by tests that reach it in the
+    test process. Standard streams, the working directory and the exit status are what the child would have had."""
+    from webhook import cli as command  # noqa: PLC0415
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    stdin = io.TextIOWrapper(io.BytesIO((input or "").encode()), encoding="utf-8")
+    saved = sys.stdin, sys.stdout, sys.stderr, Path.cwd()
+    code: Any = 0
+    try:
+        sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+        if cwd is not None:
+            os.chdir(cwd)
+        command.main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    except Exception:  # what the interpreter would do: a traceback on stderr, status 1
+        traceback.print_exc(file=stderr)
+        code = 1
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved[:3]
+        os.chdir(saved[3])
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # SystemExit("message"): printed, status 1
+        stderr.write(f"{code}\n")
+        code = 1
+    return subprocess.CompletedProcess(["connectionpool-webhook", *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def make_certs(out_dir: Path, *names: str) -> Path:

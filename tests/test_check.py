@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.support import ROOT, cli, pool
+from tests.support import IN_PROCESS, ROOT, cli, cli_in_process, pool
 from webhook import check, connectionpool, kubeyaml, wording
 from webhook.report import Report, result_json
 
@@ -28,6 +28,8 @@ def manifest(name: str = "my-pool", extra: str = "", spec: str = SPEC, namespace
 
 
 def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    if IN_PROCESS:  # `make mutation`: where the mutants can be seen
+        return cli_in_process("check", *args, input=stdin, cwd=cwd)
     return cli("check", *args, input=stdin, cwd=cwd)
 
 
@@ -300,6 +302,24 @@ def test_exit_statuses(tmp_path: Path) -> None:
     assert missing.returncode == 2 and f"{tmp_path / 'nope.yaml'}: no such file or directory" in missing.stderr
     # Unreadable input wins over warn: the check could not be done.
     assert run(str(bad), str(broken), "--enforcement", "warn").returncode == 2
+
+
+@pytest.mark.parametrize("args", [
+    ("good.yaml",), ("bad.yaml",), ("bad.yaml", "--output", "json"), ("bad.yaml", "--enforcement", "warn"),
+    ("good.yaml", "broken.yaml"), ("nope.yaml",), ("--output", "nope"), ("-",),
+])
+def test_the_in_process_runner_answers_as_the_command_line(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """`make mutation` runs this file's commands in the test process: it must see what a user sees."""
+    (tmp_path / "good.yaml").write_text(manifest())
+    (tmp_path / "bad.yaml").write_text(manifest(spec=SPEC + "  poolMode: bogus\n"))
+    (tmp_path / "broken.yaml").write_text("spec: [\n")
+    stdin = manifest(spec=SPEC + "  poolSize: 1.5\n")
+    child = cli("check", *args, input=stdin, cwd=tmp_path)
+    here = cli_in_process("check", *args, input=stdin, cwd=tmp_path)
+    assert (here.returncode, here.stdout) == (child.returncode, child.stdout)
+    # argparse names the program after argv[0]: the child's is `__main__.py`.
+    assert here.stderr == child.stderr.replace("__main__.py", Path(sys.argv[0]).name)
+    assert Path.cwd() != tmp_path
 
 
 def test_warn_prints_kubectl_warnings(tmp_path: Path) -> None:
