@@ -48,7 +48,7 @@ MUTATION_MODULES ?= webhook/schema.py webhook/connectionpool.py webhook/fielderr
 MUTATION_TESTS ?= tests/test_rules.py tests/test_schema.py tests/test_review_reader.py tests/test_values_in_messages.py \
 	tests/test_out_of_range_numbers.py tests/test_write_refusals.py tests/test_handler_failure.py tests/test_service.py \
 	tests/test_adoption.py tests/test_modes_in_process.py tests/test_docs.py tests/test_kubeyaml.py tests/test_policy.py \
-	tests/test_policy_command.py tests/test_check.py \
+	tests/test_policy_command.py tests/test_check.py tests/test_log_in_process.py \
 	$(addprefix --deselect tests/test_adoption.py::,test_a_warn_default_fails_open_and_reaches_the_server \
 	  test_every_namespace_is_selected_by_exactly_one_validating_entry test_one_validating_entry_per_enforcement_label \
 	  test_the_server_words_errors_as_the_clusters_version_by_default) \

@@ -154,6 +154,16 @@ def test_a_limit_of_one_is_one_byte() -> None:
     assert [e.message for e in errors] == ["Too long: may not be more than 1 byte"]
 
 
+@pytest.mark.parametrize(("version", "row"), [
+    ("0.9", "1.0"), ((0, 30), "1.0"), ("1.0", "1.0"), ("1.24", "1.0"), ("v1.25.0", "1.25"), ((1, 31), "1.25"),
+    ("1.33", "1.32"), ("1.34.1", "1.34"), ("1.35", "1.35"), ("2.0", wording.LATEST.version),
+    (None, wording.LATEST.version),
+])
+def test_each_version_gets_the_row_that_covers_it(version: Any, row: str) -> None:
+    # Versions order as (major, minor) pairs: 0.30 is older than any row, 2.0 newer than all.
+    assert wording.for_version(version).version == row
+
+
 @pytest.mark.parametrize("version", ["", "1", "one.two", "1.28.x.y", "latest"])
 def test_unknown_version_shapes_are_refused(version: str) -> None:
     with pytest.raises(ValueError, match="not a Kubernetes version"):
