@@ -71,7 +71,8 @@ def sync(modules: list[str], tests: list[str]) -> None:
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(ROOT / name, target, ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
-    for name in ("pyproject.toml", "README.md", "Makefile"):  # test_docs checks the README against the code
+    # test_docs checks the README against the code; test_check reads the pre-commit hook's definition
+    for name in ("pyproject.toml", "README.md", "Makefile", ".pre-commit-hooks.yaml"):
         shutil.copy2(ROOT / name, SCRATCH / name)
     (SCRATCH / "preload.txt").write_text("\n".join(PRELOAD) + "\n")
     configure(modules, tests, fresh_imports=False)
@@ -91,7 +92,8 @@ def configure(modules: list[str], tests: list[str], fresh_imports: bool) -> None
         f"pytest_add_cli_args_test_selection ={indent}{indent.join(tests)}\n"
         f"pytest_add_cli_args ={indent}-p{indent}no:cacheprovider{indent}-p{indent}no:timeout"
         f"{indent}-p{indent}tests.mutation\n"
-        f"also_copy ={indent}README.md{indent}Makefile{indent}charts\n"  # into mutmut's own copy, beside the tests
+        # into mutmut's own copy, beside the tests
+        f"also_copy ={indent}README.md{indent}Makefile{indent}.pre-commit-hooks.yaml{indent}charts\n"
         "use_git_change_detection = false\n"
         # A mutant's tests run in a new process (pass 2) or collect again (pass 1): allow for that, but a mutant
         # that hangs (a server that never answers) is a kill, and need not be waited for long.
