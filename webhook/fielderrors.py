@@ -6,6 +6,7 @@ Every check produces :class:`FieldError` values; they are turned into an API ``S
 
 from __future__ import annotations
 
+import decimal
 import enum
 import functools
 import json
@@ -30,7 +31,7 @@ def float_is_integer(value: float, rounding: bool) -> bool:
     if value == int(value):
         return True
     if rounding:
-        nearest = math.floor(abs(value) + 0.5) * (1 if value > 0 else -1)
+        nearest = math.copysign(math.floor(abs(value) + 0.5), value)
         return nearest != 0 and abs(value - nearest) < FLOAT_INT_EPSILON * abs(nearest)
     if value < 1:  # 0 < value < 1 truncates to 0, and negative values to garbage: never close enough
         return False
@@ -138,24 +139,19 @@ def go_float(value: float) -> str:
     """A float64 as Go's ``%v`` prints it: shortest digits, with an exponent below 1e-4 and from 1e6 on."""
     if not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-    sign = "-" if math.copysign(1.0, value) < 0 else ""
-    mantissa, _, exponent = repr(abs(value)).partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    both = whole + fraction
-    significant = both.lstrip("0")
-    point = len(whole) - (len(both) - len(significant)) + int(exponent or 0)  # value = 0.digits x 10**point
-    digits = significant.rstrip("0") or "0"
-    if not significant:
-        return sign + "0"
-    power = point - 1
+    # Python's repr has the same shortest digits as Go; only where the exponent starts differs.
+    negative, digit_tuple, exponent = decimal.Decimal(repr(value)).normalize().as_tuple()
+    sign = "-" if negative else ""
+    digits = "".join(map(str, digit_tuple))
+    power = len(digits) - 1 + int(exponent)  # value = d.ddd x 10**power
     if power < -4 or power >= 6:
-        head, tail = digits[0], digits[1:]
-        return f"{sign}{head}{'.' + tail if tail else ''}e{'-' if power < 0 else '+'}{abs(power):02d}"
-    if point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return sign + digits + "0" * (point - len(digits))
-    return f"{sign}{digits[:point]}.{digits[point:]}"
+        tail = "." + digits[1:] if len(digits) > 1 else ""
+        return f"{sign}{digits[0]}{tail}e{'-' if power < 0 else '+'}{abs(power):02d}"
+    if power < 0:
+        return f"{sign}0.{'0' * (-power - 1)}{digits}"
+    if power + 1 >= len(digits):
+        return sign + digits + "0" * (power + 1 - len(digits))
+    return f"{sign}{digits[:power + 1]}.{digits[power + 1:]}"
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
@@ -170,7 +166,7 @@ def go_quote(text: str) -> str:
     for ch in text:
         if ch in _ESCAPES:
             out.append(_ESCAPES[ch])
-        elif ch.isprintable() or ch == " ":
+        elif ch.isprintable():
             out.append(ch)
         else:
             code = ord(ch)
