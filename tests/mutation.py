@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRATCH = ROOT / ".mutation"
+# MUTATION_SCRATCH: another directory, for a second run beside the first.
+SCRATCH = Path(os.environ.get("MUTATION_SCRATCH") or ROOT / ".mutation").resolve()
 # Imported once by the second pass's fork server, so that each mutant's process need not: the heavy libraries.
 PRELOAD = ["pytest", "hypothesis", "jsonschema", "jsonpatch", "yaml", "msgspec", "orjson", "pydantic", "fastapi",
            "starlette", "uvicorn", "uvloop", "httptools", "cryptography.x509", "prometheus_client", "ssl", "asyncio"]
