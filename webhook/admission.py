@@ -212,7 +212,7 @@ def encode(request: Request, response: Response) -> bytes:
 
 
 def allowed(warnings: Sequence[str] = ()) -> Response:
-    return Response(allowed=True, warnings=warnings) if warnings else ALLOWED
+    return Response(allowed=True, warnings=warnings)
 
 
 def patched(patch: Sequence[dict[str, Any]], warnings: Sequence[str] = ()) -> Response:

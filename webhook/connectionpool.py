@@ -125,7 +125,7 @@ def _same(a: Any, b: Any) -> bool:
     if type(a) is dict:
         return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
     if type(a) is list:
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(map(_same, a, b))
     return bool(a == b)
 
 

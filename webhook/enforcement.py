@@ -42,11 +42,11 @@ def deliver(mode: Enforcement, errors: Sequence[FieldError], unchanged: Sequence
             group: str, kind: str, name: str) -> Response:
     """The answer for an object with ``errors`` (which deny) and ``unchanged`` ones (which ratcheting allows)."""
     if mode is Enforcement.DRYRUN:
-        return Response(allowed=True, errors=len(errors)) if errors else admission.ALLOWED
+        return Response(allowed=True, errors=len(errors))
     notes = [warning(e, UNCHANGED) for e in unchanged]
     if not errors:
         return admission.allowed(notes)
     if mode is Enforcement.DENY:
         denied = admission.invalid(group, kind, name, errors)
-        return denied._replace(warnings=notes) if notes else denied
+        return denied._replace(warnings=notes)
     return Response(allowed=True, warnings=[*notes, *(warning(e) for e in errors)], errors=len(errors))
