@@ -67,6 +67,13 @@ def cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     )
 
 
+def command(*args: str, input: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``connectionpool-webhook ARGS`` as a user runs it; under `make mutation`, in this process."""
+    if IN_PROCESS:
+        return cli_in_process(*args, input=input, cwd=cwd)
+    return cli(*args, input=input, cwd=cwd)
+
+
 def cli_in_process(*args: str, input: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``cli`` run by this interpreter, for `make mutation`: a mutant is only seen by tests that reach it in the
     test process. Standard streams, the working directory and the exit status are what the child would have had."""

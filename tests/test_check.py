@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.support import IN_PROCESS, ROOT, cli, cli_in_process, pool
+from tests.support import ROOT, cli, cli_in_process, command, pool
 from webhook import check, connectionpool, kubeyaml, wording
 from webhook.report import Report, result_json
 
@@ -28,9 +28,7 @@ def manifest(name: str = "my-pool", extra: str = "", spec: str = SPEC, namespace
 
 
 def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    if IN_PROCESS:  # `make mutation`: where the mutants can be seen
-        return cli_in_process("check", *args, input=stdin, cwd=cwd)
-    return cli("check", *args, input=stdin, cwd=cwd)
+    return command("check", *args, input=stdin, cwd=cwd)
 
 
 def run_json(*args: str, stdin: str | None = None) -> tuple[int, dict[str, Any]]:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from tests.fuzzing import connection_pools, fuzz, json_values, mostly, names, sized_text
 from tests.policy_eval import Undecodable, apiserver_decoded, evaluate, patch, without_nul
-from tests.support import ROOT, cli, pool, reference
+from tests.support import ROOT, command, pool, reference
 from webhook import connectionpool, policy, wording
 from webhook.fielderrors import FieldError
 
@@ -484,7 +484,7 @@ def test_enforcement_picks_the_validation_action(enforcement: str, action: str) 
 @pytest.mark.parametrize(("version", "golden"), [("1.28", "policy-1.28.yaml"), (None, "policy-newest.yaml")])
 def test_command_output_matches_the_reviewed_golden_files(version: str | None, golden: str) -> None:
     args = ["policy"] + (["--kubernetes-version", version] if version else [])
-    result = cli(*args)
+    result = command(*args)
     assert result.returncode == 0, result.stderr
     assert result.stdout == (GOLDEN / golden).read_text()
     assert [d["kind"] for d in yaml.safe_load_all(result.stdout)][:2] == [
@@ -492,7 +492,8 @@ def test_command_output_matches_the_reviewed_golden_files(version: str | None, g
 
 
 def test_command_options() -> None:
-    result = cli("policy", "--kubernetes-version", "v1.30.4-gke.1", "--enforcement", "warn", "--name", "pools.example")
+    result = command("policy", "--kubernetes-version", "v1.30.4-gke.1", "--enforcement", "warn",
+                     "--name", "pools.example")
     assert result.returncode == 0, result.stderr
     docs = list(yaml.safe_load_all(result.stdout))
     assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
@@ -507,7 +508,7 @@ def test_command_options() -> None:
     (["--name", "Not_A_Name"], "not a valid object name"),
 ])
 def test_command_refuses_bad_options_clearly(args: list[str], error: str) -> None:
-    result = cli("policy", *args)
+    result = command("policy", *args)
     assert result.returncode == 2
     assert error in result.stderr and "Traceback" not in result.stderr
 
@@ -522,9 +523,9 @@ def test_golden_files_are_what_kubectl_would_apply() -> None:
 def test_readme_shows_real_output() -> None:
     """The README's example is the command's output, shortened: every line shown (up to a "...") is in it."""
     readme = (ROOT / "README.md").read_text()
-    command = "connectionpool-webhook policy --kubernetes-version 1.30 --enforcement warn"
-    block = readme.split(f"$ {command}\n", 1)[1].split("\n$ ", 1)[0]
-    result = cli("policy", "--kubernetes-version", "1.30", "--enforcement", "warn")
+    typed = "connectionpool-webhook policy --kubernetes-version 1.30 --enforcement warn"
+    block = readme.split(f"$ {typed}\n", 1)[1].split("\n$ ", 1)[0]
+    result = command("policy", "--kubernetes-version", "1.30", "--enforcement", "warn")
     output = result.stdout.splitlines()
     shown = [line for line in block.splitlines() if line.strip() != "..."]
     assert len(shown) > 20
