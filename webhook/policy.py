@@ -22,7 +22,6 @@ Facts about the apiserver this generator relies on (sources in the README's poli
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -510,20 +509,6 @@ def export(version: str | None = None, enforcement: str = "deny", name: str = DE
         mutating_binding(name, minor),
     ]
     return [o for o in objects if o is not None]
-
-
-def iter_expressions(obj: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(where, CEL) of every expression in a policy object: what a CEL compiler must accept."""
-    spec = obj.get("spec", {})
-    for i, cond in enumerate(spec.get("matchConditions", [])):
-        yield f"matchConditions[{i}]", cond["expression"]
-    for i, var in enumerate(spec.get("variables", [])):
-        yield f"variables[{i}]", var["expression"]
-    for i, val in enumerate(spec.get("validations", [])):
-        yield f"validations[{i}].expression", val["expression"]
-        yield f"validations[{i}].messageExpression", val["messageExpression"]
-    for i, mutation in enumerate(spec.get("mutations", [])):
-        yield f"mutations[{i}]", mutation["jsonPatch"]["expression"]
 
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
