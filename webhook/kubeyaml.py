@@ -52,6 +52,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import decimal
 import json
 import math
 import re
@@ -232,12 +233,13 @@ def _go_parse_uint(text: str) -> tuple[int | None, bool]:
         else:
             base, digits = 8, text[1:]
     allowed = _DIGITS[base]
-    if any(c not in allowed for c in digits):
-        return None, False
-    value = int(digits, base) if digits else 0
-    if value > UINT64_MAX:
+    valid = next((i for i, c in enumerate(digits) if c not in allowed), len(digits))
+    # Go reads digit by digit: too many valid digits is a range error even when a bad one follows
+    if valid and int(digits[:valid], base) > UINT64_MAX:
         return None, True
-    return value, False
+    if valid < len(digits):
+        return None, False
+    return (int(digits, base) if digits else 0), False
 
 
 def _go_parse_int(text: str) -> int | None:
@@ -312,14 +314,16 @@ def _resolve_number(text: str) -> Any:
 
 
 def _go_parse_int_base2(text: str) -> int | None:
-    negative = text[:1] == "-"
-    body = text[1:] if text[:1] in ("+", "-") else text
-    if not body or any(c not in "01" for c in body):
+    """resolve.go's reading of the digits after ``0b``: ``ParseInt(text, 2, 64)``, else ``ParseUint(text, 2, 64)``
+    (which takes no sign), else None."""
+    sign = text[:1] if text[:1] in ("+", "-") else ""
+    body = text[len(sign):]
+    if not body or body.strip("01"):
         return None
-    value = -int(body, 2) if negative else int(body, 2)
-    if INT64_MIN <= value <= UINT64_MAX:
-        return value
-    return None
+    value = int(body, 2)
+    if sign == "-":
+        return -value if value <= -INT64_MIN else None
+    return value if value <= (INT64_MAX if sign else UINT64_MAX) else None
 
 
 def _resolve_tagged(tag: str, text: str, line: int) -> Any:
@@ -329,25 +333,25 @@ def _resolve_tagged(tag: str, text: str, line: int) -> Any:
             data = base64.b64decode(text.replace("\n", "").replace("\r", ""), validate=True)
         except (binascii.Error, ValueError):
             raise ManifestError("!!binary value contains invalid base64 data", line) from None
-        return data.decode("utf-8", errors="replace")
+        # a Go string of the bytes, which encoding/json writes with each byte of invalid UTF-8 as U+FFFD
+        return re.sub("[\udc80-\udcff]", "\ufffd", data.decode("utf-8", errors="surrogateescape"))
     if tag not in _RESOLVABLE:
         return text  # any other tag (!foo, !!set...) leaves the scalar's text
     if tag == STR:
         return text
-    if tag == TIMESTAMP:
-        if is_timestamp(text):
-            return text
-        raise ManifestError(f"cannot decode !!str `{text}` as a !!timestamp", line)
+    if tag == TIMESTAMP and is_timestamp(text):
+        return text  # decode.go sets a timestamp into interface{} as its text
+    # resolve.go tries a timestamp only for !!timestamp (or no tag): for another tag, a timestamp's text is a !!str
     value = resolve_plain(text)
-    kind = _kind_tag(value, text)
+    kind = _kind_tag(value)
     if kind == tag:
         return value
-    if tag == FLOAT and kind == INT:
-        return float(value)
+    if tag == FLOAT and kind == INT and INT64_MIN <= value <= INT64_MAX:
+        return float(value)  # resolve.go turns an int or int64 into a float64, not a uint64 or a big.Int
     raise ManifestError(f"cannot decode {_short(kind)} `{text}` as a {_short(tag)}", line)
 
 
-def _kind_tag(value: Any, text: str) -> str:
+def _kind_tag(value: Any) -> str:
     if value is None:
         return NULL
     if isinstance(value, bool):
@@ -356,7 +360,7 @@ def _kind_tag(value: Any, text: str) -> str:
         return INT
     if isinstance(value, float):
         return FLOAT
-    return TIMESTAMP if is_timestamp(text) else STR
+    return STR
 
 
 def _short(tag: str) -> str:
@@ -552,13 +556,16 @@ class _Converter:
 
 
 def wire_float(value: float) -> int | float:
-    """Go's encoding/json writes a float64 with an integral value below 1e21 as an integer literal."""
+    """Go's encoding/json writes a float64 with an integral value below 1e21 as an integer literal, of its shortest
+    digits (``1234567890123456768.0`` as 1234567890123456800, an int64 for the apiserver); beyond int64 the literal
+    is a float64 again, given here as the float's exact integer."""
     magnitude = abs(value)
     if magnitude == 0:
         return 0
-    if magnitude < 1e-6 or magnitude >= 1e21:
+    if magnitude < 1e-6 or magnitude >= 1e21 or not value.is_integer():
         return value
-    return int(value) if value.is_integer() else value
+    written = int(decimal.Decimal(repr(value)))
+    return written if INT64_MIN <= written <= INT64_MAX else int(value)
 
 
 def go_float32_key(value: float) -> str:

@@ -1,0 +1,3 @@
+module connectionpool-webhook/tests/go/kubeyaml-oracle
+
+go 1.22
