@@ -6,6 +6,8 @@ this process, so that mutation testing can see which tests reach policy.py.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -53,3 +55,38 @@ def test_bad_options_are_refused_clearly(capsys: pytest.CaptureFixture[str], arg
 def test_the_chart_template_is_the_generated_one() -> None:
     # As tests/test_policy_chart.py checks, without loading Helm (whose Go runtime mutation testing cannot fork).
     assert (ROOT / policy.CHART_TEMPLATE).read_text() == policy.chart_template()
+
+
+# What the chart's version switch selects, read the way Helm would: `semverCompare ">=1.N-0" $version` holds from 1.N
+# on. A small reader of exactly the if / else if / else / end lines _by_version writes.
+SINCE = re.compile(r'^\{\{- (?:if|else if) semverCompare ">=(\d+)\.(\d+)-0" \$version \}\}$')
+
+
+def selected(lines: list[str], version: tuple[int, int]) -> list[str]:
+    out: list[str] = []
+    taking, decided = True, False  # inside a branch that applies; whether the chain has chosen one already
+    for line in lines:
+        match = SINCE.match(line)
+        if match:
+            taking = not decided and version >= (int(match[1]), int(match[2]))
+            decided = decided or taking
+        elif line == "{{- else }}":
+            taking, decided = not decided, True
+        elif line == "{{- end }}":
+            taking, decided = True, False
+        elif taking:
+            out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("eras", [  # lines that align: chosen line by line
+    [((1, 28), ["a: 1", "b: old", "c: 3"]), ((1, 30), ["a: 1", "b: new", "c: 3"]),
+     ((1, 33), ["a: 1", "b: newer", "c: 4"])],
+    [((1, 28), ["a: 1", "b: old"]), ((1, 31), ["a: 1", "b: new", "c: 3"])],  # lines that do not align: whole blocks
+    [((1, 32), ["only: one"])],
+])
+def test_the_chart_selects_each_versions_lines(eras: list[tuple[tuple[int, int], list[str]]]) -> None:
+    template = policy._by_version(eras)
+    for minor in range(20, 40):
+        expected = [lines for since, lines in eras if since <= (1, minor)] or [eras[0][1]]  # older: the oldest era
+        assert selected(template, (1, minor)) == expected[-1], minor
