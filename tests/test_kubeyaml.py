@@ -80,6 +80,18 @@ SCALARS: list[tuple[str, Any, str]] = [
     ("2002-12-14T21:59:43Z", "2002-12-14T21:59:43Z", ""),
     ("2001-12-14 21:59:43.10 -5", "2001-12-14 21:59:43.10 -5", "not a Go-parsable form: a plain string"),
     # other strings
+    ("0x1ffffffffffffffffx", "0x1ffffffffffffffffx", "ParseUint's range error, but not a big.Int either"),
+    ("-0x8000000000000001", "-0x8000000000000001", "ParseUint's error is a syntax error (the sign): a string"),
+    ("0xFFFFFFFFFFFFFFFFF_F", 4.722366482869645e21, "a big.Int after the underscores go"),
+    ("0o7777777777777777777777", 73786976294838206464, "a big.Int beyond uint64: a float64 for the apiserver"),
+    ("-0b1000000000000000000000000000000000000000000000000000000000000000", -9223372036854775808, "int64 min"),
+    ("-0b1000000000000000000000000000000000000000000000000000000000000001",
+     "-0b1000000000000000000000000000000000000000000000000000000000000001",
+     "beyond int64, and ParseUint's error is a syntax error (the sign): a string"),
+    ("0b+1111111111111111111111111111111111111111111111111111111111111111",
+     "0b+1111111111111111111111111111111111111111111111111111111111111111", "ParseInt(s, 2) overflows, "
+     "ParseUint(s, 2) takes no sign"),
+    ("0b+101", 5, ""),
     ("-x", "-x", ""), ("+", "+", ""), (".", ".", ""), ("<<x", "<<x", ""), ("=", "=", "YAML 1.1 value key: a string"),
 ]
 
@@ -298,7 +310,23 @@ def oracle_inputs() -> dict[str, list[str]]:
         "YQ==", "YR==", "Y Q==", "aGVsbG8= ", "aGVsbG8=aGVsbG8=", "YQ=\n=", "AA==", "PA==", "4oKs", "8J+Ygg==",
         "4oI=", "/w==", "wA==", "7aCA", "9JCAgA==", "gICA", "YWJj\tZGVm", "-_8=", "+/8=",
     ]
+    timestamps = [
+        "2001-12-14", "2001-1-2", "2001-13-14", "2001-00-14", "2001-12-00", "2001-12-32", "2001-02-29", "2000-02-29",
+        "1900-02-29", "0000-01-01", "0000-02-29", "2004-02-29", "2100-02-29", "2001-04-31", "2001-04-30", "2001-11-31", "2001-01-31", "2001-12-14 0:0:0", "2001-12-14 23:59:59", "2001-12-14 24:00:00",
+        "2001-12-14 23:60:00", "2001-12-14 23:59:60", "2001-12-14 24:59:59", "2001-12-14 1:2:3", "2001-12-14 21:59",
+        "2001-12-14 21:59:43.10", "2001-12-14 21:59:43.", "2001-12-14 21:59:43.1234567891", "2001-12-14  1:2:3",
+        "2001-12-14t21:59:43Z", "2001-12-14T21:59:43Z", "2001-12-14T21:59:43", "2001-12-14T24:00:00Z",
+        "2001-12-14T23:60:00Z", "2001-12-14T23:59:60Z", "2001-12-14T0:0:0Z", "2001-12-14T21:59:43.10-05:00",
+        "2001-12-14T21:59:43+0500", "2001-12-14T21:59:43+05:00", "2001-12-14T21:59:43.123456789Z",
+        "2001-12-14T21:59:43z", "2001-12-14 21:59:43.10 -5", "2001-12-14x", "2001-12-14 ", "20011-12-14", "201-12-14",
+        "2001-12-140", "2001-123-14", "2001/12/14", "2001-12", "2001-", "12:30:00",
+    ]
+    json_errors = [
+        '{"a": NaN}', '{"a": Infinity}', '{"a": -Infinity}', "NaN", '{"a": [1, -Infinity]}', '{"a": 1}',
+    ]
     return {
+        "timestamp": timestamps,
+        "json_error": json_errors,
         "float32_key": key_edges + finite32[:600] + between[:600],
         "parse_uint": ints,
         "parse_int": ints,
@@ -432,3 +460,73 @@ def test_tag_refusals_name_what_resolve_go_resolved(text: str, message: str) -> 
 def test_tagged_values(text: str, expected: Any, why: str) -> None:
     value = kubeyaml.loads(f"v: {text}\n")[0]["v"]
     assert value == expected and type(value) is type(expected), why
+
+
+def test_timestamps_as_resolve_go_parses_them() -> None:
+    """is_timestamp is resolve.go's parseTimestamp: its four formats, as Go's time.Parse reads them."""
+    wrong = [(t, go) for t, go in golden()["timestamp"] if kubeyaml.is_timestamp(t) != go]
+    assert not wrong, wrong
+
+
+def test_a_json_stream_refuses_what_encoding_json_refuses() -> None:
+    """NaN and the infinities are not JSON: the message is encoding/json's (at the document's first line)."""
+    for text, go in golden()["json_error"]:
+        if not go:
+            assert kubeyaml.loads(text)
+            continue
+        with pytest.raises(kubeyaml.ManifestError) as caught:
+            kubeyaml.loads('{"first": 1}\n\n' + text)
+        assert str(caught.value) == f"line 3: {go}"
+
+
+def test_json_stream_lines_and_errors() -> None:
+    text = '{"a": 1}\n\n{\n  "kind": "X",\n  "b": 1e400,\n  "c": [1.0, {"d": 1e999}]\n}\n  {"e": 2}'
+    first, second, third = kubeyaml.load(text)
+    assert [first.line, second.line, third.line] == [1, 3, 8]
+    assert first.error is None and third.error is None
+    assert second.error is not None and str(second.error) == "line 3: json: unsupported value: +Inf"
+    assert second.value["c"][0] == 1 and type(second.value["c"][0]) is int
+    assert second.line_of("b") == 5 and second.line_of("c", 1) == 6 and third.line_of("e") == 8
+    with pytest.raises(kubeyaml.ManifestError) as caught:
+        kubeyaml.loads('{"a": 1}\n\n{"b":\n }')
+    assert caught.value.line == 4 and caught.value.message == "Expecting value"
+    with pytest.raises(kubeyaml.ManifestError) as caught:
+        kubeyaml.loads('{"a": 1}\nX{"b": 2}')
+    assert caught.value.line == 2
+    (big,) = kubeyaml.load('{"a": 1' + "0" * 400 + "}")
+    assert big.error is not None and big.error.line == 1 and "out of range" in big.error.message
+
+
+def test_manifest_error_text() -> None:
+    assert str(kubeyaml.ManifestError("boom")) == "boom"
+    assert str(kubeyaml.ManifestError("boom", 3)) == "line 3: boom"
+    assert repr(kubeyaml.ManifestError("boom", 3)) == "ManifestError('boom')"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # decode.go's merge(): a scalar, or a list with anything but maps, is refused (the line is where it is written)
+    ("a: 1\nb:\n  <<: [{x: 1},\n    5]\n", "line 4: map merge requires map or sequence of maps as the value"),
+    ("a: 1\nb:\n  <<: [[x]]\n", "line 3: map merge requires map or sequence of maps as the value"),
+    ("a: 1\nb:\n  <<:\n    7\n", "line 4: map merge requires map or sequence of maps as the value"),
+    # decode.go's alias(): an anchor merged into itself contains itself
+    ("a: 1\nb: &x\n  c: 1\n  <<: *x\n", "line 2: anchor value contains itself"),
+    ("a: 1\nb: &x\n  c: 1\n  <<: [*x]\n", "line 2: anchor value contains itself"),
+])
+def test_merge_refusals(text: str, message: str) -> None:
+    with pytest.raises(kubeyaml.ManifestError) as caught:
+        kubeyaml.loads(text)
+    assert str(caught.value) == message
+
+
+def test_a_map_merged_twice_is_not_taken_for_itself() -> None:
+    assert kubeyaml.loads("a: &x {c: 1}\nb:\n  <<: *x\n  d:\n    <<: *x\ne: {<<: [*x, *x]}\n") == [
+        {"a": {"c": 1}, "b": {"c": 1, "d": {"c": 1}}, "e": {"c": 1}}]
+
+
+def test_entry_finds_written_keys_and_items() -> None:
+    (doc,) = kubeyaml.load("b: 1\na: b\nitems:\n- x\n- y\ns: text\n")
+    assert doc.node_at("b") is not None and doc.node_at("b").value == "1"  # type: ignore[union-attr]
+    assert doc.line_of("a") == 2 and doc.line_of("items", 1) == 5
+    assert doc.node_at("items", 2) is None and doc.node_at("items", -1) is None and doc.node_at("items", "0") is None
+    assert doc.node_at("s", "x") is None and doc.node_at("missing", "x") is None
+    assert doc.line_of("items", 2) == 3

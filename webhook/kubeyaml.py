@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import decimal
 import json
 import math
@@ -217,7 +216,7 @@ _DIGITS = {2: "01", 8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF
 _TIMESTAMP = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})"
     r"(?:(?:[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))"
-    r"|(?: (\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?))?"
+    r"|(?: +(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?))?"  # a space in a layout matches a run of them
 )
 
 
@@ -259,15 +258,17 @@ def _go_parse_float(text: str) -> float | None:
     return None if math.isinf(value) else value
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def is_timestamp(text: str) -> bool:
     match = _TIMESTAMP.fullmatch(text)
     if not match:
         return False
     year, month, day = (int(g) for g in match.group(1, 2, 3))
     clock = [int(g) for g in (match.group(4, 5, 6) if match.group(4) else match.group(7, 8, 9)) if g is not None]
-    try:
-        datetime.date(year, month, day)
-    except ValueError:
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)  # Go's years include 0000, a leap year
+    if not (1 <= month <= 12 and 1 <= day <= (29 if leap and month == 2 else _MONTH_DAYS[month - 1])):
         return False
     return not clock or (clock[0] < 24 and clock[1] < 60 and clock[2] < 60)
 
@@ -287,8 +288,8 @@ def resolve_plain(text: str) -> Any:
 
 
 def _resolve_number(text: str) -> Any:
-    if is_timestamp(text):
-        return text  # decode.go keeps a timestamp as its text when the target is interface{}
+    # A timestamp is not tried first here: decode.go keeps one as its text in interface{}, and no rule below reads
+    # a number from a text with a dash after four digits, so the text it stays.
     plain = text.replace("_", "")
     as_int = _go_parse_int(plain)
     if as_int is not None:
@@ -300,16 +301,16 @@ def _resolve_number(text: str) -> Any:
         as_float = _go_parse_float(plain)
         if as_float is not None:
             return as_float
-    if plain.startswith("0b"):
-        value = _go_parse_int_base2(plain[2:])
-        if value is not None:
-            return value
-    elif plain.startswith("-0b"):
-        value = _go_parse_int_base2("-" + plain[3:])
-        if value is not None:
-            return value
-    if out_of_range:  # the goyaml.v2 fork in sigs.k8s.io/yaml reads such an integer as a big.Int
-        return int(plain, 0) if not re.fullmatch(r"0[0-7]+", plain) else int(plain[1:], 8)
+    # resolve.go's 0b branch: what ParseInt(s, 0, 64) read already, or a sign after the prefix ("0b-101" is -5).
+    # Its -0b branch reads nothing ParseInt(s, 0, 64) did not: "-0b" and binary digits within int64 are read above.
+    value = _go_parse_int_base2(plain[2:]) if plain.startswith("0b") else None
+    if value is not None:
+        return value
+    if out_of_range:  # the goyaml.v2 fork in sigs.k8s.io/yaml reads such an integer as a big.Int, if it can
+        try:  # (all digits, legacy octal included, met the float rule already: here a 0x, 0o or 0b prefix)
+            return int(plain, 0)
+        except ValueError:
+            return text
     return text
 
 
@@ -364,7 +365,7 @@ def _kind_tag(value: Any) -> str:
 
 
 def _short(tag: str) -> str:
-    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
+    return "!!" + tag[len(_TAG):]  # only ever one of _RESOLVABLE
 
 
 # --- composing events into nodes ---------------------------------------------------------------------------------
@@ -605,6 +606,9 @@ def go_float32_key(value: float) -> str:
 
 
 def _reject_constant(name: str) -> Any:
+    """encoding/json's words for NaN, Infinity and -Infinity, which are not JSON."""
+    if name[0] == "-":
+        raise ValueError(f"invalid character '{name[1]}' in numeric literal")
     raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
 
 

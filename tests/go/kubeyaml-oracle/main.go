@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 )
 
 // float32Key is how sigs.k8s.io/yaml's convertToJSONableObject writes a float64 map key: FormatFloat with
@@ -90,7 +91,37 @@ func binary(in string) any {
 	return string(out)
 }
 
+// timestamp is go-yaml v2 resolve.go's parseTimestamp: four digits and a dash, then the first of its
+// allowedTimestampFormats that time.Parse accepts.
+func timestamp(in string) any {
+	i := 0
+	for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+		i++
+	}
+	if i != 4 || i == len(in) || in[i] != '-' {
+		return false
+	}
+	for _, format := range []string{"2006-1-2T15:4:5.999999999Z07:00", "2006-1-2t15:4:5.999999999Z07:00",
+		"2006-1-2 15:4:5.999999999", "2006-1-2"} {
+		if _, err := time.Parse(format, in); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonError is encoding/json's error for a document kubectl reads from a JSON stream ("" when there is none).
+func jsonError(in string) any {
+	var v any
+	if err := json.Unmarshal([]byte(in), &v); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
 var tables = map[string]func(string) any{
+	"timestamp":   timestamp,
+	"json_error":  jsonError,
 	"float32_key": float32Key,
 	"parse_uint":  parseUint,
 	"parse_int":   parseInt,
