@@ -304,6 +304,7 @@ def oracle_inputs() -> dict[str, list[str]]:
         "", "0", "1", "101", "-101", "+101", "-", "+", "2", "10a", "-0", "+0", "0b1", " 1", "--1", "+-1",
         "1" * 63, "1" * 64, "1" * 65, "+" + "1" * 63, "+" + "1" * 64, "-" + "1" * 63, "-" + "1" * 64,
         "1" + "0" * 63, "-1" + "0" * 63, "+1" + "0" * 63, "-1" + "0" * 62 + "1", "1" + "0" * 64, "0" * 70 + "1",
+        "1X", "X1",
     ]
     binary = [
         "aGVsbG8=", "aGVsbG8", "aGVs\nbG8=", "aGVs\r\nbG8=", "aGVsbG8=\n", "\naGVsbG8=", "%%%", "", "YQ", "YQ=",
@@ -312,7 +313,8 @@ def oracle_inputs() -> dict[str, list[str]]:
     ]
     timestamps = [
         "2001-12-14", "2001-1-2", "2001-13-14", "2001-00-14", "2001-12-00", "2001-12-32", "2001-02-29", "2000-02-29",
-        "1900-02-29", "0000-01-01", "0000-02-29", "2004-02-29", "2100-02-29", "2001-04-31", "2001-04-30", "2001-11-31", "2001-01-31", "2001-12-14 0:0:0", "2001-12-14 23:59:59", "2001-12-14 24:00:00",
+        "1900-02-29", "0000-01-01", "0000-02-29", "2004-02-29", "2000-02-30", "2100-02-29", "2001-04-31",
+        "2001-04-30", "2001-11-31", "2001-01-31", "2001-12-14 0:0:0", "2001-12-14 23:59:59", "2001-12-14 24:00:00",
         "2001-12-14 23:60:00", "2001-12-14 23:59:60", "2001-12-14 24:59:59", "2001-12-14 1:2:3", "2001-12-14 21:59",
         "2001-12-14 21:59:43.10", "2001-12-14 21:59:43.", "2001-12-14 21:59:43.1234567891", "2001-12-14  1:2:3",
         "2001-12-14t21:59:43Z", "2001-12-14T21:59:43Z", "2001-12-14T21:59:43", "2001-12-14T24:00:00Z",
@@ -493,6 +495,8 @@ def test_json_stream_lines_and_errors() -> None:
     with pytest.raises(kubeyaml.ManifestError) as caught:
         kubeyaml.loads('{"a": 1}\nX{"b": 2}')
     assert caught.value.line == 2
+    _, in_list = kubeyaml.load('{"a": 1}\n\n{"x": [1, 1e999]}')
+    assert in_list.error is not None and in_list.error.line == 3
     (big,) = kubeyaml.load('{"a": 1' + "0" * 400 + "}")
     assert big.error is not None and big.error.line == 1 and "out of range" in big.error.message
 
@@ -511,6 +515,8 @@ def test_manifest_error_text() -> None:
     # decode.go's alias(): an anchor merged into itself contains itself
     ("a: 1\nb: &x\n  c: 1\n  <<: *x\n", "line 2: anchor value contains itself"),
     ("a: 1\nb: &x\n  c: 1\n  <<: [*x]\n", "line 2: anchor value contains itself"),
+    # an anchored map that merges itself, reached only through merges
+    ("a: 1\nb:\n  <<: &x\n    c: 1\n    <<: *x\n", "line 3: anchor value contains itself"),
 ])
 def test_merge_refusals(text: str, message: str) -> None:
     with pytest.raises(kubeyaml.ManifestError) as caught:

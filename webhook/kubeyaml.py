@@ -335,7 +335,7 @@ def _resolve_tagged(tag: str, text: str, line: int) -> Any:
         except (binascii.Error, ValueError):
             raise ManifestError("!!binary value contains invalid base64 data", line) from None
         # a Go string of the bytes, which encoding/json writes with each byte of invalid UTF-8 as U+FFFD
-        return re.sub("[\udc80-\udcff]", "\ufffd", data.decode("utf-8", errors="surrogateescape"))
+        return re.sub("[\udc80-\udcff]", "\ufffd", data.decode(errors="surrogateescape"))
     if tag not in _RESOLVABLE:
         return text  # any other tag (!foo, !!set...) leaves the scalar's text
     if tag == STR:
@@ -573,9 +573,7 @@ def go_float32_key(value: float) -> str:
     """``strconv.FormatFloat(v, 'g', -1, 32)``, with go-yaml's names for the infinities and NaN."""
     if math.isnan(value):
         return ".nan"
-    if math.isinf(value):
-        return ".inf" if value > 0 else "-.inf"
-    try:
+    try:  # an infinity packs as itself, and is named below
         single = struct.unpack("f", struct.pack("f", value))[0]
     except OverflowError:
         return ".inf" if value > 0 else "-.inf"
@@ -589,7 +587,7 @@ def go_float32_key(value: float) -> str:
             break
     mantissa, exponent_text = text.split("e")
     exponent = int(exponent_text)  # Go's digs.dp - 1
-    digits = mantissa.replace(".", "").replace("-", "").rstrip("0") or "0"
+    digits = mantissa.replace(".", "").replace("-", "")  # the shortest digits end in no 0 (else fewer would do)
     sign = "-" if single < 0 else ""
     # strconv's 'g' with the shortest precision: %e when exp < -4 || exp >= 6, else %f; exponents have 2+ digits.
     if exponent < -4 or exponent >= 6:
