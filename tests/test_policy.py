@@ -9,6 +9,7 @@ where CEL can print the bad value as Go does, with the same text; defaulting mus
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 import re
@@ -28,6 +29,7 @@ from tests.policy_eval import Undecodable, apiserver_decoded, evaluate, patch, w
 from tests.support import ROOT, command, pool, reference
 from webhook import connectionpool, policy, wording
 from webhook.fielderrors import FieldError
+from webhook.schema import Boolean, Integer, Node, Object, String
 
 # One version per distinct export: wording rows, API versions and go-openapi's integer rule.
 VERSIONS = ["1.28", "1.30", "1.32", "1.34", "1.35", "1.36", f"{policy.NEWEST[0]}.{policy.NEWEST[1]}"]
@@ -95,7 +97,13 @@ def _shows_exactly(value: Any) -> bool:
 def check_same(obj: Any, version: str, old: Any = None, operation: str = "CREATE") -> None:
     spec, _, words = SPECS[version]
     minor = wording.parse_version(version)
-    expected = webhook_errors(obj, words, minor, old, operation)
+    same_verdicts(obj, spec, webhook_errors(obj, words, minor, old, operation), old, operation)
+
+
+def same_verdicts(obj: Any, spec: dict[str, Any], expected: list[FieldError], old: Any = None,
+                  operation: str = "CREATE") -> None:
+    """The policy ``spec`` fails exactly the fields of ``expected``, in order, with its texts where CEL can print
+    the bad value as Go does."""
     outcome = evaluate(obj, spec, old=old, operation=operation)
     got = outcome.failures if outcome.matched else []
     assert [m.split(": ", 1)[0] for m in got] == [e.field for e in expected], (got, [e.text for e in expected])
@@ -547,3 +555,218 @@ def test_readme_shows_real_output() -> None:
     for line in shown:
         head = line.split("...", 1)[0]
         assert any(out.startswith(head) for out in output), line
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fast and deterministic: the webhook's verdicts on chosen values, field by field, with the policy generated inside
+# each test (module-level SPECS are made before mutation testing switches a mutant on, so they cannot catch one).
+
+MISSING = object()
+# Every kind of value a field can get wrong: absent, null, each JSON type, the float-integer edges of both of
+# go-openapi's integer rules, a value Go quotes with escapes, and a number beyond int64 (a double to the apiserver).
+VALUES: list[Any] = [MISSING, None, "", "x", 'say "hi"\\\n\t\r', 0, 7, -1, 2**63, 1.0, -0.0, 1.5, 1e300, 2.9999999999,
+                     -1.0000000001, 0.9999999999, 1.0000000001, 9007199254740992.0, True, False, [], {}, [1], {"a": 1}]
+
+
+def _fields(node: Object, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Node]]:
+    for name, child in node.properties.items():
+        yield (*path, name), child
+        if isinstance(child, Object):
+            yield from _fields(child, (*path, name))
+
+
+def _with(obj: dict[str, Any], changes: dict[tuple[str, ...], Any]) -> dict[str, Any]:
+    """A copy of ``obj`` with the values at ``changes``' paths set (or removed, for MISSING)."""
+    out = copy.deepcopy(obj)
+    for path, value in changes.items():
+        parent = out
+        for name in path[:-1]:
+            parent = parent.setdefault(name, {})
+        if value is MISSING:
+            parent.pop(path[-1], None)
+        else:
+            parent[path[-1]] = copy.deepcopy(value)
+    return out
+
+
+def cases(schema: Object, base: dict[str, Any], skip: tuple[tuple[str, ...], ...] = ()) -> list[dict[str, Any]]:
+    """Objects that put each value of VALUES in every leaf at once, in every object of one depth at once, and
+    strings at and beyond their limits and enums: every check of ``schema`` fails in some, and passes in others."""
+    fields = [(path, node) for path, node in _fields(schema) if path not in skip]
+    leaves = [(path, node) for path, node in fields if not isinstance(node, Object)]
+    depths = sorted({len(path) for path, node in fields if isinstance(node, Object)})
+    out = []
+    for value in VALUES:
+        out.append(_with(base, {path: value for path, _ in leaves}))
+        for depth in depths:
+            out.append(_with(base, {path: value for path, node in fields
+                                    if isinstance(node, Object) and len(path) == depth}))
+    strings = [(path, node) for path, node in leaves if isinstance(node, String)]
+    for delta in (-1, 0, 1):
+        # Two-byte characters: the limits count characters, not bytes.
+        out.append(_with(base, {path: "é" * (node.max_length + delta) for path, node in strings
+                                if node.max_length is not None}))
+        out.append(_with(base, {path: "é" * max(node.min_length + delta, 0) for path, node in strings
+                                if node.min_length is not None}))
+    for pick in (0, -1):
+        out.append(_with(base, {path: node.enum[pick] for path, node in strings if node.enum}))
+        out.append(_with(base, {path: node.enum[pick] + "x" for path, node in strings if node.enum}))
+    return [without_nul(apiserver_decoded(obj)) for obj in out]
+
+
+def one_version_per_wording() -> list[str]:
+    """The exported range's versions, one per wording row (the validating policy depends on nothing else)."""
+    return list({wording.for_version(version): version for version in VERSIONS}.values())
+
+
+POOL_CASES = cases(connectionpool.SCHEMA, pool(poolMode="session", poolSize=25, authSecretRef={"key": "k", "name": "n"},
+                                               connInfoSecretTarget={"name": "s"}),
+                   skip=(("metadata", "deletionTimestamp"),))
+# An object being deleted is never denied, whatever else is wrong with it.
+POOL_CASES += [_with(POOL_CASES[1], {("metadata", "deletionTimestamp"): value})
+               for value in ("2026-11-26T09:00:00Z", 1)]
+
+
+def test_every_versions_verdicts_match_the_webhook_field_by_field() -> None:
+    assert len(one_version_per_wording()) == 4
+    for version in one_version_per_wording():
+        words = wording.for_version(version)
+        spec = policy.validating_policy("x", wording.parse_version(version), words)["spec"]
+        for obj in POOL_CASES:
+            same_verdicts(obj, spec, webhook_errors(obj, words, wording.parse_version(version)))
+
+
+def test_updates_are_ratcheted_like_the_webhook_field_by_field() -> None:
+    words = wording.LATEST
+    spec = policy.validating_spec(words)
+    for old, new in itertools.pairwise(POOL_CASES):
+        # The next case; the same case with another field changed, where its errors are all old ones.
+        pairs = [(old, new)]
+        if isinstance(old.get("spec"), dict):
+            pairs.append((old, _with(old, {("spec", "poolSize"): 3})))
+        for before, after in pairs:
+            same_verdicts(after, spec, webhook_errors(after, words, policy.NEWEST, before, "UPDATE"), before,
+                          "UPDATE")
+
+
+def test_defaulting_patches_like_the_webhook_field_by_field() -> None:
+    spec = policy.mutating_spec()
+    expression = policy.defaulting_patch(typed=False)
+    assert spec["mutations"][0]["jsonPatch"]["expression"] == policy.defaulting_patch(typed=True)
+    for obj in POOL_CASES:
+        expected = [] if connectionpool.being_deleted(obj) else list(connectionpool.default(obj).patch)
+        assert (patch(obj, spec, expression) or []) == expected, obj
+
+
+# A schema with what ConnectionPool's lacks: booleans, a limit of one (a "byte"), both limits on one string, an enum
+# with a limit, names CEL cannot select with a dot, an object without properties, and a required field two objects
+# down. The generator is generic; the webhook's own check compiled from the same schema is the reference.
+SMALL = Object(properties={
+    "flag": Boolean(required=True),
+    "count": Integer(),
+    "one": String(max_length=1),
+    "both": String(min_length=2, max_length=3),
+    "choice": String(enum=("a", "bb", "c'\\"), max_length=1),
+    "in": String(),
+    "my-key": Integer(),
+    "outer": Object(properties={
+        "namespace": String(required=True, blank_is_missing=True, required_detail="say which"),
+        "inner": Object(required=True, properties={"on": Boolean(required=True), "any": Object()}),
+    }),
+})
+SMALL_BASE = {"flag": True, "count": 1, "one": "o", "both": "bo", "choice": "a", "in": "i", "my-key": 2,
+              "outer": {"namespace": "n", "inner": {"on": False, "any": {"x": 1}}}}
+SMALL_CASES = cases(SMALL, SMALL_BASE)
+
+
+def small_spec(words: wording.Wording) -> dict[str, Any]:
+    found, variables = policy.validations(words, SMALL)
+    return {"variables": variables, "validations": found}
+
+
+@pytest.mark.parametrize("words", wording.ROWS, ids=lambda row: row.version)
+def test_a_small_schemas_verdicts_match_its_compiled_check(words: wording.Wording) -> None:
+    spec = small_spec(words)
+    check = SMALL.compile(words)
+    for obj in SMALL_CASES:
+        errors: list[FieldError] = []
+        check(obj, errors)
+        same_verdicts(obj, spec, errors)
+    for old, new in itertools.pairwise(SMALL_CASES):
+        errors = []
+        check(new, errors)
+        same_verdicts(new, spec, connectionpool.ratchet(errors, new, old).denying, old, "UPDATE")
+
+
+def fallbacks(spec: dict[str, Any], obj: dict[str, Any]) -> list[str]:
+    """The static messages of the failing validations: what the apiserver shows when a messageExpression fails."""
+    static = [{**v, "messageExpression": policy.lit(v["message"])} for v in spec["validations"]]
+    return evaluate(obj, {**spec, "validations": static}).failures
+
+
+@pytest.mark.parametrize(("version", "too_long"), [
+    ("1.24", "one: Invalid value: (value): one in body should be at most 1 chars long"),
+    ("1.28", "one: Too long: may not be longer than 1"),
+    ("1.32", "one: Too long: may not be more than 1 byte"),
+])
+def test_static_messages_name_the_rule_without_the_value(version: str, too_long: str) -> None:
+    spec = small_spec(wording.for_version(version))
+    obj = _with(SMALL_BASE, {("flag",): 1, ("count",): "1", ("one",): "oo", ("both",): "b", ("choice",): "d",
+                             ("outer", "namespace"): ""})
+    assert fallbacks(spec, obj) == [
+        "flag: Invalid value: must be of type boolean",
+        "count: Invalid value: must be of type integer",
+        too_long,
+        "both: Invalid value: (value): both in body should be at least 2 chars long",
+        'choice: Unsupported value: supported values: "a", "bb", "c\'\\\\"',
+        "outer.namespace: Required value: say which",
+    ]
+    obj = _with(SMALL_BASE, {("outer", "inner"): MISSING, ("both",): "b" * 4})
+    assert fallbacks(spec, obj) == [
+        ("both: Too long: may not be more than 3 bytes" if version == "1.32" else too_long.replace("one", "both")
+         .replace("1 ", "3 ").replace(" 1", " 3")),
+        "outer.inner: Required value",
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The pieces: literals, YAML, names
+
+
+@pytest.mark.parametrize("text", [
+    "", "plain text", "X", "it's", "back\\slash", 'double "quotes"', "\x00\x01\n\t\r\x1f", "\x7f\x80\x9f\xa0\xad\xff",
+    "\u0100\u0378\u2028\ufffe\uffff", "\U00010000\U000e0001\U0010ffff", "数😀",
+])
+def test_string_literals_read_back_as_the_same_text(text: str) -> None:
+    from tests.policy_eval import run  # noqa: PLC0415
+
+    literal = policy.lit(text)
+    assert run(literal, {}) == text
+    assert all(ch.isprintable() for ch in literal), literal  # nothing a YAML line or a log would mangle
+
+
+def test_string_literals_escape_what_is_not_printable_by_code_point() -> None:
+    assert policy.lit("a'b\\c") == "'a\\'b\\\\c'"
+    assert policy.lit("\n\x7f\xad") == "'\\x0a\\x7f\\xad'"
+    assert policy.lit("\u0378\uffff") == "'\\u0378\\uffff'"
+    assert policy.lit("\U000e0001") == "'\\U000e0001'"
+
+
+def test_yaml_keeps_long_lines_and_order_and_reads_back_as_the_objects() -> None:
+    long = " || ".join(f"has(object.spec.field{i})" for i in range(2000))
+    objects = [{"z": {"expression": long, "list": [1, "two", {}], "a": True}}, {"b": []}]
+    text = policy.to_yaml(objects)
+    assert f"    expression: {long}\n" in text or f"  expression: {long}\n" in text
+    assert text.startswith("z:\n") and "\n---\n" in text
+    assert list(yaml.safe_load_all(text)) == objects
+
+
+def test_the_chart_spec_lines_sit_under_spec() -> None:
+    assert policy._spec_lines({"b": [{"x": 1}], "a": "y"}) == ["  b:", "  - x: 1", "  a: y"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_no_expression_holds_helms_delimiters(version: str) -> None:
+    # The chart's template carries the CEL verbatim: Helm would read "{{" as the start of an action.
+    for _where, expression in all_expressions(version):
+        assert "{{" not in expression

@@ -90,3 +90,31 @@ def test_the_chart_selects_each_versions_lines(eras: list[tuple[tuple[int, int],
     for minor in range(20, 40):
         expected = [lines for since, lines in eras if since <= (1, minor)] or [eras[0][1]]  # older: the oldest era
         assert selected(template, (1, minor)) == expected[-1], minor
+
+
+def test_names_up_to_253_characters_are_accepted() -> None:
+    for name in ("a", "a" * 253, "pools.example-1", "1-a.b"):
+        assert policy.check_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["a" * 254, "", "-a", "a-", "A", "a_b", "a..b", ".a"])
+def test_other_names_are_refused_with_the_rule(name: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        policy.check_name(name)
+    assert str(refused.value) == (
+        f"{name!r} is not a valid object name: lower-case letters, digits, '-' and '.', starting and ending with a "
+        "letter or digit, at most 253 characters")
+
+
+def test_an_unknown_enforcement_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError) as refused:
+        policy.export(None, "block")
+    assert str(refused.value) == "enforcement must be one of deny, warn, dryrun, not 'block'"
+
+
+def test_a_version_without_the_policy_api_is_refused_with_the_oldest() -> None:
+    with pytest.raises(policy.UnsupportedVersion) as refused:
+        policy.parse_version("v1.27.3")
+    assert str(refused.value) == ("Kubernetes 1.27 has no ValidatingAdmissionPolicy with messageExpression and "
+                                  "variables; the export needs 1.28 or newer")
+    assert policy.parse_version("1.28") == (1, 28) and policy.parse_version(None) == policy.NEWEST

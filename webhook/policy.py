@@ -95,7 +95,7 @@ def lit(text: str) -> str:
         code = ord(ch)
         if ch in "\\'":
             out.append("\\" + ch)
-        elif ch.isprintable() or ch == " ":
+        elif ch.isprintable():
             out.append(ch)
         elif code < 0x100:
             out.append(f"\\x{code:02x}")
@@ -175,15 +175,17 @@ def _render(template: str, static: dict[str, str], dynamic: dict[str, str]) -> s
     (CEL expressions) concatenated where they go."""
     pieces: list[str] = []
     text = ""
-    for chunk in re.split(r"(\{\w+\})", template):
-        name = chunk[1:-1] if chunk.startswith("{") and chunk.endswith("}") else ""
-        if name in dynamic:
+    # Split with a group: text at the even indexes, placeholder names at the odd ones.
+    for i, chunk in enumerate(re.split(r"\{(\w+)\}", template)):
+        if i % 2 == 0:
+            text += chunk
+        elif chunk in dynamic:
             if text:
                 pieces.append(lit(text))
                 text = ""
-            pieces.append(dynamic[name])
+            pieces.append(dynamic[chunk])
         else:
-            text += static.get(name, chunk) if name else chunk
+            text += static[chunk]
     if text:
         pieces.append(lit(text))
     return " + ".join(pieces)
@@ -195,10 +197,9 @@ def _render(template: str, static: dict[str, str], dynamic: dict[str, str]) -> s
 
 @dataclass(frozen=True)
 class Check:
-    """One rule at one field: CEL that is true when it is broken, and the cause the webhook would give."""
+    """One rule at one field: CEL that is true when it is broken, and the cause the webhook would give. (Not its
+    reason: a policy's validations can only say Invalid, which is also the reason of the webhook's denial.)"""
 
-    field: str
-    reason: fe.ErrorType
     violation: str  # CEL; true when the rule is broken (before ratcheting)
     message: str  # CEL string: "field: message", worded like the webhook's cause
     fallback: str  # the message without the bad value, for the policy's static `message`
@@ -214,14 +215,14 @@ class _Scope:
     new: str
     old: str
     path: tuple[str, ...]
-    root: bool
+    root: bool = False  # the parent is `object` itself, never null
 
     @property
     def field(self) -> str:
         return ".".join(self.path)
 
 
-def _present(parent: str, name: str, root: bool) -> str:
+def _present(parent: str, name: str, root: bool = False) -> str:
     value = _member(parent, name)
     guard = "" if root else f"{parent} != null && "
     return f"{guard}{_has(parent, name)} && {value} != null"
@@ -232,9 +233,8 @@ def _variable(path: tuple[str, ...], old: bool = False) -> str:
 
 
 class _Walk:
-    def __init__(self, words: Wording, minor: tuple[int, int]) -> None:
+    def __init__(self, words: Wording) -> None:
         self.words = words
-        self.minor = minor
         self.variables: list[tuple[str, str]] = [
             ("old", "request.operation == 'UPDATE' && oldObject != null ? oldObject : null"),
         ]
@@ -254,18 +254,16 @@ class _Walk:
                         _variable(path, old),
                         f"{_present(parent, name, scope.root and not old)} && type({value}) == map ? {value} : null",
                     ))
-                self.object(child, _Scope(f"variables.{_variable(path)}", f"variables.{_variable(path, True)}",
-                                          path, False))
+                self.object(child, _Scope(f"variables.{_variable(path)}", f"variables.{_variable(path, True)}", path))
         for name, child in node.properties.items():
             if child.required:
                 self.required(child, name, _Scope(scope.new, scope.old, (*scope.path, name), scope.root))
 
-    def add(self, scope: _Scope, name: str, template: wording.Template, violation: str, *, fallback: str,
-            reason: fe.ErrorType | None = None, static: dict[str, str] | None = None, **dynamic: str) -> None:
+    def add(self, scope: _Scope, name: str, template: str, violation: str, *, fallback: str,
+            static: dict[str, str] | None = None, **dynamic: str) -> None:
         field = scope.field
-        message = _render("{field}: " + template.message, {"field": field, **(static or {})}, dynamic)
-        self.checks.append(Check(field, reason or template.reason, violation, message, f"{field}: {fallback}",
-                                 scope.new, scope.old, name))
+        message = _render("{field}: " + template, {"field": field, **(static or {})}, dynamic)
+        self.checks.append(Check(violation, message, f"{field}: {fallback}", scope.new, scope.old, name))
 
     def required(self, node: Node, name: str, scope: _Scope) -> None:
         present = _present(scope.new, name, scope.root)
@@ -274,7 +272,7 @@ class _Walk:
             missing = f"(!({present}) || {_member(scope.new, name)} == '')"
         guard = "" if scope.root else f"{scope.new} != null && "
         text = fe.required(scope.field, node.required_detail).message
-        self.add(scope, name, wording.Template(fe.ErrorType.REQUIRED, text), f"{guard}{missing}", fallback=text)
+        self.add(scope, name, text, f"{guard}{missing}", fallback=text)
 
     def node(self, node: Node, name: str, scope: _Scope) -> None:
         present = _present(scope.new, name, scope.root)
@@ -293,12 +291,12 @@ class _Walk:
 
     def type_error(self, scope: _Scope, name: str, violation: str, value: str, expected: str) -> None:
         found = f"{lit(chr(34))} + {_json_type(value)} + {lit(chr(34))}"
-        self.add(scope, name, wording.TYPE, violation, fallback=f"Invalid value: must be of type {expected}",
-                 reason=self.words.type_reason, static={"expected": expected}, found=found)
+        self.add(scope, name, wording.TYPE.message, violation, fallback=f"Invalid value: must be of type {expected}",
+                 static={"expected": expected}, found=found)
 
     def not_supported(self, scope: _Scope, name: str, violation: str, value: str, enum: tuple[str, ...]) -> None:
         supported = fe.supported_values(enum)
-        self.add(scope, name, wording.NOT_SUPPORTED, violation, fallback=f"Unsupported value: {supported}",
+        self.add(scope, name, wording.NOT_SUPPORTED.message, violation, fallback=f"Unsupported value: {supported}",
                  static={"supported": supported}, value=_shown(value, self.words.composite_values == "json"))
 
     def string(self, node: String, name: str, scope: _Scope, present: str, value: str) -> None:
@@ -325,15 +323,16 @@ class _Walk:
                limit: int) -> None:
         unit = "byte" if limit == 1 else "bytes"
         fallback = template.message.replace("{value}", "(value)").format(field=scope.field, limit=limit, unit=unit)
-        self.add(scope, name, template, violation, fallback=fallback, static={"limit": str(limit), "unit": unit},
-                 value=_shown(value))
+        self.add(scope, name, template.message, violation, fallback=fallback,
+                 static={"limit": str(limit), "unit": unit}, value=_shown(value))
 
 
-def checks(words: Wording = wording.LATEST, minor: tuple[int, int] = NEWEST) -> tuple[list[Check],
-                                                                                    list[tuple[str, str]]]:
-    """Every check of the schema, in the webhook's order, and the variables they use (name, CEL)."""
-    walk = _Walk(words, minor)
-    walk.object(connectionpool.SCHEMA, _Scope("object", "variables.old", (), True))
+def checks(words: Wording = wording.LATEST, schema: Object = connectionpool.SCHEMA) -> tuple[list[Check],
+                                                                                       list[tuple[str, str]]]:
+    """Every check of the schema, in the webhook's order, and the variables they use (name, CEL). Any schema of
+    webhook.schema's nodes: the tests also export small ones, for the nodes and limits ConnectionPool lacks."""
+    walk = _Walk(words)
+    walk.object(schema, _Scope("object", "variables.old", (), True))
     return walk.checks, walk.variables
 
 
@@ -345,7 +344,7 @@ def ratcheted(check: Check) -> str:
     """
     root = check.parent_new == "object"
     new_present = _present(check.parent_new, check.name, root)
-    old_present = _present(check.parent_old, check.name, False)
+    old_present = _present(check.parent_old, check.name)
     new, old = _member(check.parent_new, check.name), _member(check.parent_old, check.name)
     return (f"variables.old != null && ((!({new_present}) && !({old_present})) || "
             f"({new_present} && {old_present} && type({new}) == type({old}) && {new} == {old}))")
@@ -382,9 +381,10 @@ def _match_constraints() -> dict[str, Any]:
     }
 
 
-def validations(words: Wording, minor: tuple[int, int]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+def validations(words: Wording, schema: Object = connectionpool.SCHEMA) -> tuple[list[dict[str, Any]],
+                                                                                list[dict[str, str]]]:
     """The policy's ``validations`` (one per check) and ``variables``."""
-    found, variables = checks(words, minor)
+    found, variables = checks(words, schema)
     out = [{
         "expression": f"!({check.violation}) || ({ratcheted(check)})",
         "messageExpression": check.message,
@@ -394,21 +394,25 @@ def validations(words: Wording, minor: tuple[int, int]) -> tuple[list[dict[str, 
     return out, [{"name": name, "expression": expression} for name, expression in variables]
 
 
+def validating_spec(words: Wording) -> dict[str, Any]:
+    found, variables = validations(words)
+    return {
+        # Fail: an expression that cannot be evaluated is reported through the binding's actions (a denial, a
+        # warning or an audit annotation), never silently skipped.
+        "failurePolicy": "Fail",
+        "matchConstraints": _match_constraints(),
+        "matchConditions": MATCH_CONDITIONS,
+        "variables": variables,
+        "validations": found,
+    }
+
+
 def validating_policy(name: str, minor: tuple[int, int], words: Wording) -> dict[str, Any]:
-    found, variables = validations(words, minor)
     return {
         "apiVersion": validating_api_version(minor),
         "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": name},
-        "spec": {
-            # Fail: an expression that cannot be evaluated is reported through the binding's actions (a denial, a
-            # warning or an audit annotation), never silently skipped.
-            "failurePolicy": "Fail",
-            "matchConstraints": _match_constraints(),
-            "matchConditions": MATCH_CONDITIONS,
-            "variables": variables,
-            "validations": found,
-        },
+        "spec": validating_spec(words),
     }
 
 
@@ -447,7 +451,7 @@ def _defaulting_wanted() -> str:
             f"(type(variables.target) == map && (!{_has('variables.target', leaf)} || {target_name} == null)))")
 
 
-def json_patch(op: str, path: str, value: str, typed: bool = True) -> str:
+def json_patch(op: str, path: str, value: str, typed: bool) -> str:
     """CEL for one JSON Patch operation; ``typed=False`` gives a plain map (for CEL runtimes without the type)."""
     fields = [("op", lit(op)), ("path", lit(path)), ("value", value)]
     if typed:
@@ -463,25 +467,25 @@ def defaulting_patch(typed: bool = True) -> str:
     return f"!({_defaulting_wanted()}) ? [] : variables.target == null ? [{whole}] : [{leaf}]"
 
 
+def mutating_spec() -> dict[str, Any]:
+    return {
+        # Ignore, like the mutating webhook: the operator falls back to the resource name itself, and the
+        # validating policy judges the object either way.
+        "failurePolicy": "Ignore",
+        "reinvocationPolicy": "Never",
+        "matchConstraints": _match_constraints(),
+        "matchConditions": MATCH_CONDITIONS,
+        "variables": [{"name": n, "expression": e} for n, e in defaulting_variables()],
+        "mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": defaulting_patch()}}],
+    }
+
+
 def mutating_policy(name: str, minor: tuple[int, int]) -> dict[str, Any] | None:
     api_version = mutating_api_version(minor)
     if api_version is None:
         return None
-    return {
-        "apiVersion": api_version,
-        "kind": "MutatingAdmissionPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            # Ignore, like the mutating webhook: the operator falls back to the resource name itself, and the
-            # validating policy judges the object either way.
-            "failurePolicy": "Ignore",
-            "reinvocationPolicy": "Never",
-            "matchConstraints": _match_constraints(),
-            "matchConditions": MATCH_CONDITIONS,
-            "variables": [{"name": n, "expression": e} for n, e in defaulting_variables()],
-            "mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": defaulting_patch()}}],
-        },
-    }
+    return {"apiVersion": api_version, "kind": "MutatingAdmissionPolicy", "metadata": {"name": name},
+            "spec": mutating_spec()}
 
 
 def mutating_binding(name: str, minor: tuple[int, int]) -> dict[str, Any] | None:
@@ -524,13 +528,14 @@ def check_name(name: str) -> str:
 
 def to_yaml(objects: list[dict[str, Any]]) -> str:
     """The objects as one YAML stream, ``---`` between documents; long CEL on one line each, never folded."""
+    import sys  # noqa: PLC0415
     from io import StringIO  # noqa: PLC0415
 
     from ruamel.yaml import YAML  # noqa: PLC0415
 
     dumper = YAML(typ="safe", pure=True)
     dumper.default_flow_style = False
-    dumper.width = 1 << 20
+    dumper.width = sys.maxsize  # never fold a line
     dumper.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     out = StringIO()
     dumper.dump_all(objects, out)
@@ -546,7 +551,7 @@ CHART_TEMPLATE = "charts/connectionpool-webhook/templates/policy.yaml"
 
 def _spec_lines(spec: dict[str, Any]) -> list[str]:
     """The spec as YAML lines indented under ``spec:``."""
-    return to_yaml([{"spec": spec}]).splitlines()[1:]
+    return ["  " + line for line in to_yaml([spec]).splitlines()]
 
 
 def _eras(make: Any) -> list[tuple[tuple[int, int], list[str]]]:
@@ -594,13 +599,11 @@ def _by_version(eras: list[tuple[tuple[int, int], list[str]]]) -> list[str]:
 def chart_template() -> str:
     """templates/policy.yaml: the same objects as ``export``, for the cluster's version (or kubernetesVersion)."""
     def validating(minor: tuple[int, int]) -> list[str]:
-        return _spec_lines(validating_policy("x", minor, wording.for_version(minor))["spec"])
+        return _spec_lines(validating_spec(wording.for_version(minor)))
 
     def mutating(minor: tuple[int, int]) -> list[str] | None:
-        obj = mutating_policy("x", minor)
-        return None if obj is None else _spec_lines(obj["spec"])
+        return None if mutating_api_version(minor) is None else _spec_lines(mutating_spec())
 
-    vap_versions = _eras(lambda minor: [validating_api_version(minor)])
     map_versions = _eras(lambda minor: None if mutating_api_version(minor) is None else [mutating_api_version(minor)])
     lines = [
         "{{- /*",
@@ -613,12 +616,8 @@ def chart_template() -> str:
         "{{- $version := .Values.kubernetesVersion | default .Capabilities.KubeVersion.Version }}",
         '{{- $vap := "" }}',
     ]
-    for n, (minor, (api,)) in enumerate(reversed(vap_versions)):
-        keyword = "if" if n == 0 else "else if"
-        lines.append("{{- else }}" if n == len(vap_versions) - 1 else f"{{{{- {keyword} {_since(minor)} }}}}")
-        lines.append(f'{{{{- $vap = "{api}" }}}}')
+    lines += _by_version(_eras(lambda minor: [f'{{{{- $vap = "{validating_api_version(minor)}" }}}}']))
     lines += [
-        "{{- end }}",
         "apiVersion: {{ $vap }}",
         "kind: ValidatingAdmissionPolicy",
         "metadata:",
@@ -680,9 +679,7 @@ def chart_template() -> str:
         "{{- end }}",
         "{{- end }}",
     ]
-    text = "\n".join(lines) + "\n"
-    assert "{{" not in "".join(_spec_lines({"x": export()})), "CEL must not contain Helm's delimiters"
-    return text
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
