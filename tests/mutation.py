@@ -173,11 +173,12 @@ def main() -> int:
     first = time.monotonic() - started
     if code == 0:
         # mutmut keeps a verdict until the function changes, not when tests do: what escaped an earlier run is
-        # tried again here, with today's tests.
+        # tried again here, with today's tests. So is a crash of a forked child: a library's threads do not
+        # survive a fork, and a crash there says nothing about the mutant.
         survivors = [name for statuses in results(modules).values() for name, status in statuses.items()
-                     if status in ("survived", "no tests")]
-        print(f"pass 1 done in {first / 60:.1f} minutes; {len(survivors)} survivors to confirm with fresh imports",
-              flush=True)
+                     if status in ("survived", "no tests", "segfault")]
+        print(f"pass 1 done in {first / 60:.1f} minutes; {len(survivors)} survivors and crashes to retry with "
+              "fresh imports", flush=True)
         if survivors:
             configure(modules, tests, fresh_imports=True)
             code = run_mutmut(args.workers, log, tuple(survivors))
