@@ -65,15 +65,20 @@ SINCE = re.compile(r'^\{\{- (?:if|else if) semverCompare ">=(\d+)\.(\d+)-0" \$ve
 def selected(lines: list[str], version: tuple[int, int]) -> list[str]:
     out: list[str] = []
     taking, decided = True, False  # inside a branch that applies; whether the chain has chosen one already
+    chain = False  # inside an if ... end: Helm refuses an else or end outside one, and we never nest them
     for line in lines:
         match = SINCE.match(line)
         if match:
+            assert chain == line.startswith("{{- else if "), line
+            chain = True
             taking = not decided and version >= (int(match[1]), int(match[2]))
             decided = decided or taking
         elif line == "{{- else }}":
+            assert chain, line
             taking, decided = not decided, True
         elif line == "{{- end }}":
-            taking, decided = True, False
+            assert chain, line
+            taking, decided, chain = True, False, False
         elif taking:
             out.append(line)
     return out
@@ -83,6 +88,7 @@ def selected(lines: list[str], version: tuple[int, int]) -> list[str]:
     [((1, 28), ["a: 1", "b: old", "c: 3"]), ((1, 30), ["a: 1", "b: new", "c: 3"]),
      ((1, 33), ["a: 1", "b: newer", "c: 4"])],
     [((1, 28), ["a: 1", "b: old"]), ((1, 31), ["a: 1", "b: new", "c: 3"])],  # lines that do not align: whole blocks
+    [((1, 28), ["a: 1"]), ((1, 30), ["a: 2", "b: 2"]), ((1, 33), ["a: 3", "b: 3", "c: 3"])],
     [((1, 32), ["only: one"])],
 ])
 def test_the_chart_selects_each_versions_lines(eras: list[tuple[tuple[int, int], list[str]]]) -> None:

@@ -601,9 +601,6 @@ def chart_template() -> str:
     def validating(minor: tuple[int, int]) -> list[str]:
         return _spec_lines(validating_spec(wording.for_version(minor)))
 
-    def mutating(minor: tuple[int, int]) -> list[str] | None:
-        return None if mutating_api_version(minor) is None else _spec_lines(mutating_spec())
-
     map_versions = _eras(lambda minor: None if mutating_api_version(minor) is None else [mutating_api_version(minor)])
     lines = [
         "{{- /*",
@@ -664,7 +661,7 @@ def chart_template() -> str:
         "  labels:",
         '    {{- include "connectionpool-webhook.labels" . | nindent 4 }}',
         "spec:",
-        *_by_version(_eras(mutating)),
+        *_spec_lines(mutating_spec()),  # the same in every version that has the API
         "---",
         "apiVersion: {{ $map }}",
         "kind: MutatingAdmissionPolicyBinding",
