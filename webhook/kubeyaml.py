@@ -573,10 +573,10 @@ def go_float32_key(value: float) -> str:
     """``strconv.FormatFloat(v, 'g', -1, 32)``, with go-yaml's names for the infinities and NaN."""
     if math.isnan(value):
         return ".nan"
-    try:  # an infinity packs as itself, and is named below
+    try:
         single = struct.unpack("f", struct.pack("f", value))[0]
-    except OverflowError:
-        return ".inf" if value > 0 else "-.inf"
+    except OverflowError:  # some Pythons refuse what float32 cannot hold; Go rounds it to an infinity
+        single = math.copysign(math.inf, value)
     if math.isinf(single):
         return ".inf" if single > 0 else "-.inf"
     if single == 0:
