@@ -65,7 +65,7 @@ def edits_for(found: Found, lines: Sequence[str], newline: str) -> list[Edit]:
         if parent is None or parent.kind != "map":
             where = ".".join(parent_path) or "the object"
             raise CannotFix(f"{where} is not written as a mapping in the file (a merge key or an alias?)")
-        if parent.anchored:
+        if parent.anchor:
             raise CannotFix(f"{'.'.join(parent_path)} carries an anchor; other places may share it")
         owner = found.document.node_at(*found.path, *parent_path[:-1]) if parent_path else None
         key_node = _key_node(owner, parent_path[-1]) if parent_path else None

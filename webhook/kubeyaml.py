@@ -107,7 +107,7 @@ class Node:
     children: list[Node] | None = None  # seq items, or map keys and values alternating
     column: int = 0  # 0-based, where the node (its anchor or tag included) starts
     flow: bool = False  # a flow collection ({...} or [...])
-    anchored: bool = False  # has an anchor: other nodes may alias it
+    anchor: str = ""  # its anchor's name, if it has one: other nodes may alias it
     end: tuple[int, int] = (0, 0)  # collections: 1-based line and 0-based column of their end ("}" in flow style)
 
 
@@ -425,7 +425,7 @@ def compose_first(text: str, first_line: int = 0) -> Node | None:
                 continue
             anchor = event.anchor
             if anchor:
-                node.anchored = True
+                node.anchor = anchor
                 anchors[anchor] = node  # registered before its children, as go-yaml does
             if root is None:
                 root = node
@@ -470,7 +470,7 @@ class _Converter:
         if node.kind == "scalar":
             return self.wire(self.scalar(node), node.line)
         if id(node) in self._active:
-            raise ManifestError("anchor value contains itself", node.line)
+            raise ManifestError(f"anchor '{node.anchor}' value contains itself", node.line)
         self._active.add(id(node))
         try:
             if node.kind == "seq":
@@ -511,7 +511,7 @@ class _Converter:
 
     def _merge_map(self, node: Node, out: dict[str, Any]) -> None:
         if id(node) in self._active:
-            raise ManifestError("anchor value contains itself", node.line)
+            raise ManifestError(f"anchor '{node.anchor}' value contains itself", node.line)
         self._active.add(id(node))
         try:
             self.mapping(node, out)
