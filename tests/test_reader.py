@@ -36,7 +36,10 @@ def outcome(read: Any, body: bytes) -> Any:
 
 
 def full_parse(body: bytes) -> admission.Request:
-    return admission.request_of(admission.parse_json(body))
+    review = admission.parse_json(body)
+    request = admission.request_of(review)
+    request.old_object = lambda: review["request"].get("oldObject")
+    return request
 
 
 def assert_same(body: bytes) -> Any:

@@ -124,7 +124,11 @@ def test_denial_in_the_apiservers_format(client: Client, version: str) -> None:
         '"statement"]'
     )
     # The shape of the apiserver's own Status for a webhook denial (captured; its messages were an older wording).
-    expected = reference("apiserver-status-webhook-denied.json")["details"]
+    captured = reference("apiserver-status-webhook-denied.json")
+    # A Status as the apiserver writes one, less the type fields an AdmissionResponse's status does not carry.
+    assert status.keys() == captured.keys() - {"kind", "apiVersion"}
+    assert status["metadata"] == captured["metadata"] == {}
+    expected = captured["details"]
     details = status["details"]
     assert details.keys() == expected.keys() and details["name"] == "denied-three"
     assert (details["group"], details["kind"]) == (expected["group"], expected["kind"])
@@ -191,6 +195,20 @@ BAD_REVIEWS: list[tuple[bytes, str]] = [
     (b"[" * 100_000, "not valid JSON"),
     (b'{"a": "\xff"}', "not valid JSON"),
 ]
+
+
+# The whole message, where it is ours rather than the JSON parser's.
+@pytest.mark.parametrize(("body", "message"), [
+    (b"[1,2]", "body must be a JSON object (an AdmissionReview)"),
+    (b"null", "body must be a JSON object (an AdmissionReview)"),
+    (b'{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{}}',
+     "request.uid: Required value, request.operation: Required value"),
+    (b'{"apiVersion":"admission.k8s.io/v1","request":{"uid":"u","operation":"DELETE"}}', "kind: Required value"),
+    (b"[" * 100_000 + b"]" * 100_000, "body is not valid JSON: nested too deeply"),
+])
+def test_refusals_say_exactly_what_is_wrong(client: Client, body: bytes, message: str) -> None:
+    reply = client.post("/validate", body)
+    assert (reply.status, reply.json()["message"]) == (400, message)
 
 
 @pytest.mark.parametrize(("body", "complaint"), BAD_REVIEWS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import msgspec
@@ -119,10 +119,9 @@ class Reader:
     """
 
     def __init__(self, object_schema: Object) -> None:
-        optional = replace(object_schema, required=False)
-        shape = ENVELOPE.replace_at(("request", "object"), optional)
+        shape = ENVELOPE.replace_at(("request", "object"), object_schema)
         self._project = msgspec.json.Decoder(shape.projection()).decode
-        old = Object(properties={"request": Object(properties={"oldObject": optional})})
+        old = Object(properties={"request": Object(properties={"oldObject": object_schema})})
         self._project_old = msgspec.json.Decoder(old.projection()).decode
 
     def parse(self, body: bytes) -> Any:
@@ -145,8 +144,7 @@ class Reader:
             review = self._project_old(body)
         except (msgspec.MsgspecError, RecursionError):
             review = parse_json(body)  # a shape the projection does not fit; it was valid JSON for decode()
-        request = review.get("request") if type(review) is dict else None
-        return request.get("oldObject") if type(request) is dict else None
+        return review["request"].get("oldObject")  # decode() found both to be objects
 
 
 def request_of(review: Any) -> Request:
@@ -173,8 +171,6 @@ def request_of(review: Any) -> Request:
         dry_run=request.get("dryRun") is True,
         username=(user.get("username") if user else None) or "",
     )
-    if "oldObject" in request:  # a full parse (the Reader's projection leaves it out, and reads it on demand)
-        parsed.old_object = lambda: request["oldObject"]
     return parsed
 
 

@@ -75,7 +75,7 @@ def error(type_: ErrorType, field: str, message: str) -> FieldError:
                       f"{field}: {message}")
 
 
-def required(field: str, detail: str = "") -> FieldError:
+def required(field: str, detail: str) -> FieldError:
     return error(ErrorType.REQUIRED, field, f"Required value: {detail}" if detail else "Required value")
 
 
@@ -146,7 +146,7 @@ def go_float(value: float) -> str:
     power = len(digits) - 1 + int(exponent)  # value = d.ddd x 10**power
     if power < -4 or power >= 6:
         tail = "." + digits[1:] if len(digits) > 1 else ""
-        return f"{sign}{digits[0]}{tail}e{'-' if power < 0 else '+'}{abs(power):02d}"
+        return f"{sign}{digits[0]}{tail}e{power:+03d}"  # a signed exponent of at least two digits
     if power < 0:
         return f"{sign}0.{'0' * (-power - 1)}{digits}"
     if power + 1 >= len(digits):
