@@ -539,3 +539,29 @@ def test_entry_finds_written_keys_and_items() -> None:
     assert doc.node_at("items", 2) is None and doc.node_at("items", -1) is None and doc.node_at("items", "0") is None
     assert doc.node_at("s", "x") is None and doc.node_at("missing", "x") is None
     assert doc.line_of("items", 2) == 3
+
+
+# Refusals name the line of the node they are about, in the whole stream (the first document's lines count too).
+@pytest.mark.parametrize(("text", "refusal"), [
+    ("a: 1\nb: *nope\n", "line 2: unknown anchor 'nope' referenced"),
+    ("a: 1\n\nb: &x [*x]\n", "line 3: anchor 'x' value contains itself"),
+    ("a: 1\n? [1]\n: x\n", "line 2: invalid map key: a list or map cannot be a key"),
+    # encoding/json's UnsupportedValueError prints the float as strconv's 'g' does: a sign on both infinities.
+    ("a: 1\nb: -.inf\n", "line 2: json: unsupported value: -Inf"),
+    ("a: 1\nb: .inf\n", "line 2: json: unsupported value: +Inf"),
+    ("a: 1\nb: .nan\n", "line 2: json: unsupported value: NaN"),
+    # convertToJSONableObject converts int and int64 keys; a key beyond int64 is go-yaml's uint64, which it refuses.
+    ("a: 1\n9223372036854775808: x\n", "line 2: unsupported map key of type: uint64, key: 9223372036854775808"),
+    ("a: 1\n~: 2\n", "line 2: unsupported map key of type: <nil>, key: <nil>"),
+    ("a: 1\nb: [\n", "line 3: did not find expected node content"),
+    ("kind: A\n---\nkind: B\nb: *nope\n", "line 4: unknown anchor 'nope' referenced"),
+])
+def test_refusals_name_the_line(text: str, refusal: str) -> None:
+    with pytest.raises(kubeyaml.ManifestError) as refused:
+        kubeyaml.loads(text)
+    assert str(refused.value) == refusal
+
+
+def test_the_int64_bounds_are_ints_as_keys_and_values() -> None:
+    text = "9223372036854775807: 9223372036854775807\n-9223372036854775808: -9223372036854775808\n"
+    assert kubeyaml.loads(text) == [{"9223372036854775807": 2**63 - 1, "-9223372036854775808": -(2**63)}]
