@@ -565,3 +565,13 @@ def test_refusals_name_the_line(text: str, refusal: str) -> None:
 def test_the_int64_bounds_are_ints_as_keys_and_values() -> None:
     text = "9223372036854775807: 9223372036854775807\n-9223372036854775808: -9223372036854775808\n"
     assert kubeyaml.loads(text) == [{"9223372036854775807": 2**63 - 1, "-9223372036854775808": -(2**63)}]
+
+
+@pytest.mark.parametrize(("text", "json"), [
+    ('{"kind": "A"}', True), (' \t\r\n{"kind": "A"}', True), ("\v\f{}", True), ("\x85\xa0{}", True),
+    ("\u3000\u2028\u200a{}", True), ("kind: A\n", False), ("\x1c{}", False), ("\u200b{}", False), ("[{}]", False),
+])
+def test_a_stream_is_json_as_kubectl_sniffs_it(text: str, json: bool) -> None:
+    # apimachinery's hasJSONPrefix trims unicode.IsSpace: U+0085, U+00A0 and the White_Space spaces, not \x1c or
+    # the zero-width space; a JSON list is read as YAML (which parses it the same).
+    assert kubeyaml.is_json_stream(text) is json

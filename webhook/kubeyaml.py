@@ -186,9 +186,15 @@ def split_documents(text: str) -> list[Chunk]:
     return chunks
 
 
+# Go's unicode.IsSpace: Latin-1's six ASCII spaces, NEL and NBSP, then the White_Space property. Python's isspace()
+# differs (it takes the ASCII separators \x1c-\x1f too).
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+
+
 def is_json_stream(text: str) -> bool:
-    """kubectl reads a stream as JSON when its first non-whitespace character is ``{``."""
-    return text.lstrip(" \t\r\n").startswith("{")
+    """kubectl reads a stream as JSON when it starts with ``{`` after Unicode spaces (apimachinery's
+    ``hasJSONPrefix``: ``bytes.TrimLeftFunc(buf, unicode.IsSpace)``)."""
+    return text.lstrip(_GO_SPACE).startswith("{")
 
 
 # --- step 2: go-yaml v2's resolution ------------------------------------------------------------------------------
