@@ -141,9 +141,14 @@ def go_float(value: float) -> str:
         return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
     # Python's repr has the same shortest digits as Go; only where the exponent starts differs.
     negative, digit_tuple, exponent = decimal.Decimal(repr(value)).normalize().as_tuple()
-    sign = "-" if negative else ""
     digits = "".join(map(str, digit_tuple))
-    power = len(digits) - 1 + int(exponent)  # value = d.ddd x 10**power
+    return go_shortest(bool(negative), digits, len(digits) - 1 + int(exponent))
+
+
+def go_shortest(negative: bool, digits: str, power: int) -> str:
+    """strconv's ``'g'`` format at the shortest precision, of the number ``[-]d.ddd x 10**power`` (``digits`` without
+    trailing zeros): an exponent below 1e-4 and from 1e6 on, of at least two digits."""
+    sign = "-" if negative else ""
     if power < -4 or power >= 6:
         tail = "." + digits[1:] if len(digits) > 1 else ""
         return f"{sign}{digits[0]}{tail}e{power:+03d}"  # a signed exponent of at least two digits

@@ -73,8 +73,8 @@ from ruamel.yaml.events import (
     StreamEndEvent,
 )
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
+from webhook.fielderrors import INT64_MAX, INT64_MIN, go_float, go_shortest
+
 UINT64_MAX = 2**64 - 1
 
 _TAG = "tag:yaml.org,2002:"
@@ -556,8 +556,7 @@ class _Converter:
                 self.fail(f"number {value} is out of range", line)
                 return value
         if math.isnan(value) or math.isinf(value):
-            shown = "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-            self.fail(f"json: unsupported value: {shown}", line)
+            self.fail(f"json: unsupported value: {go_float(value)}", line)
             return value
         return wire_float(value)
 
@@ -591,19 +590,9 @@ def go_float32_key(value: float) -> str:
         text = f"{single:.{precision - 1}e}"
         if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
             break
-    mantissa, exponent_text = text.split("e")
-    exponent = int(exponent_text)  # Go's digs.dp - 1
+    mantissa, exponent = text.split("e")
     digits = mantissa.replace(".", "").replace("-", "")  # the shortest digits end in no 0 (else fewer would do)
-    sign = "-" if single < 0 else ""
-    # strconv's 'g' with the shortest precision: %e when exp < -4 || exp >= 6, else %f; exponents have 2+ digits.
-    if exponent < -4 or exponent >= 6:
-        frac = digits[1:]
-        return f"{sign}{digits[0]}{'.' + frac if frac else ''}e{'+' if exponent >= 0 else '-'}{abs(exponent):02d}"
-    if exponent < 0:
-        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
-    whole = digits[: exponent + 1].ljust(exponent + 1, "0")
-    frac = digits[exponent + 1:]
-    return f"{sign}{whole}{'.' + frac if frac else ''}"
+    return go_shortest(single < 0, digits, int(exponent))
 
 
 # --- JSON streams ------------------------------------------------------------------------------------------------
