@@ -22,6 +22,7 @@ Facts about the apiserver this generator relies on (sources in the README's poli
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -528,7 +529,6 @@ def check_name(name: str) -> str:
 
 def to_yaml(objects: list[dict[str, Any]]) -> str:
     """The objects as one YAML stream, ``---`` between documents; long CEL on one line each, never folded."""
-    import sys  # noqa: PLC0415
     from io import StringIO  # noqa: PLC0415
 
     from ruamel.yaml import YAML  # noqa: PLC0415
@@ -680,7 +680,6 @@ def chart_template() -> str:
 
 
 if __name__ == "__main__":
-    import sys
     from pathlib import Path
 
     if sys.argv[1:] != ["--chart"]:
