@@ -43,8 +43,8 @@ soak: $(VENV)/.dev .apt-deps
 # Mutation testing (see README): not part of `make test`. MUTATION_MODULES are the modules that decide answers (the
 # ones not written yet are skipped); MUTATION_TESTS the in-process tests that can kill a mutant, fast ones only:
 # no property tests (hypothesis), and nothing that renders the chart (Helm's Go runtime does not survive a fork).
-MUTATION_MODULES ?= webhook/schema.py webhook/connectionpool.py webhook/fielderrors.py webhook/admission.py \
-	webhook/handlers.py webhook/wording.py webhook/enforcement.py webhook/kubeyaml.py webhook/policy.py
+MUTATION_MODULES ?= webhook/rules/schema.py webhook/rules/connectionpool.py webhook/rules/fielderrors.py webhook/serve/admission.py \
+	webhook/serve/handlers.py webhook/rules/wording.py webhook/rules/enforcement.py webhook/tools/kubeyaml.py webhook/tools/policy.py
 MUTATION_TESTS ?= tests/test_rules.py tests/test_schema.py tests/test_review_reader.py tests/test_values_in_messages.py \
 	tests/test_out_of_range_numbers.py tests/test_write_refusals.py tests/test_handler_failure.py tests/test_service.py \
 	tests/test_adoption.py tests/test_modes_in_process.py tests/test_docs.py tests/test_kubeyaml.py tests/test_policy.py \
@@ -62,9 +62,11 @@ $(VENV)/.mutation: $(VENV)/.dev
 mutation: $(VENV)/.mutation
 	$(BIN)/python tests/mutation.py --modules "$(MUTATION_MODULES)" --tests "$(MUTATION_TESTS)" $(MUTATION_ARGS)
 
+# ruff, mypy (strict), and the import contracts in pyproject.toml (the three wings; see CONTRIBUTING.md).
 lint: $(VENV)/.dev
 	$(BIN)/ruff check webhook tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .mutation

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import webhook.server
+import webhook.serve.server
 from webhook import cli
 
 Message = MutableMapping[str, Any]
@@ -63,7 +63,7 @@ def create_ceiling(*_: Any) -> Any:
 
 
 def main(argv: list[str]) -> None:
-    webhook.server.serve(cli.serve_settings(argv), app_factory=create_ceiling)
+    webhook.serve.server.serve(cli.serve_settings(argv), app_factory=create_ceiling)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from webhook import check, wording  # noqa: E402
+from webhook.rules import wording  # noqa: E402
+from webhook.tools import check  # noqa: E402
 
 POOL = """\
 # ConnectionPool {i}
@@ -85,14 +86,14 @@ def documents(count: int) -> list[str]:
 
 def timed_check(path: str, words: wording.Wording) -> tuple[float, check.Report]:
     start = time.perf_counter()
-    report, _ = check.check([path], words)
+    report, _ = check.check_paths([path], words)
     return time.perf_counter() - start, report
 
 
 def profile(path: str, words: wording.Wording) -> dict[str, float]:
     profiler = cProfile.Profile()
     profiler.enable()
-    check.check([path], words)
+    check.check_paths([path], words)
     profiler.disable()
     stats = pstats.Stats(profiler)
     total = stats.total_tt  # type: ignore[attr-defined]

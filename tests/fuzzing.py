@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, validators
 
-from webhook import connectionpool
+from webhook.rules import connectionpool
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "connectionpool.schema.json"
 ORACLE_SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text())

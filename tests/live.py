@@ -20,9 +20,11 @@ from typing import Any
 import uvicorn
 
 from tests.support import Client, free_port
-from webhook import cli, server
-from webhook.app import AdmissionFastPath, create_app
-from webhook.logs import JSONFormatter
+from webhook import cli
+from webhook.serve import server
+from webhook.serve.app import create_app
+from webhook.serve.logs import JSONFormatter
+from webhook.serve.review import AdmissionFastPath
 
 
 class LiveServer:
@@ -84,7 +86,7 @@ class Lines(logging.Handler):
 
 @contextlib.contextmanager
 def logged(server: LiveServer) -> Iterator[tuple[LiveServer, Lines]]:
-    """``server`` started, with the lines of the ``webhook.admission`` log collected, and stopped afterwards."""
+    """``server`` started, with the lines of the ``webhook.serve.admission`` log collected, and stopped afterwards."""
     lines = Lines()
     logger = logging.getLogger("webhook.admission")
     logger.addHandler(lines)

@@ -119,7 +119,7 @@ def results(modules: list[str]) -> dict[str, dict[str, str]]:
         [sys.executable, "-c", _STATUS_DUMP], cwd=SCRATCH, capture_output=True, text=True, check=True).stdout)
     per_module: dict[str, dict[str, str]] = {m: {} for m in modules}
     for name, status in statuses.items():
-        # webhook.schema.x_function__mutmut_3, webhook.schema.xǁClassǁmethod__mutmut_3
+        # webhook.rules.schema.x_function__mutmut_3, webhook.rules.schema.xǁClassǁmethod__mutmut_3
         parts = name.split(".")
         cut = next(i for i, part in enumerate(parts) if part.startswith(("x_", "xǁ")))
         path = "/".join(parts[:cut]) + ".py"

@@ -19,8 +19,9 @@ import pytest
 from tests.chart_render import render
 from tests.policy_eval import run as cel
 from tests.support import Client, ServerProcess, apply_patch, pool, reference, review
-from webhook import connectionpool, handlers
-from webhook.enforcement import MAX_WARNING
+from webhook.rules import connectionpool, updates
+from webhook.rules.enforcement import MAX_WARNING
+from webhook.serve import handlers
 
 LONG = "p" * 70
 PROJECT_TOO_LONG = "spec.project: Too long: may not be more than 63 bytes"
@@ -112,8 +113,8 @@ def test_a_field_absent_in_both_is_ratcheted(client: Client) -> None:
 def test_values_are_equal_only_with_the_same_json_type(old: Any, new: Any) -> None:
     # Go's DeepEqual on decoded JSON: 1 and 1.0 are an int64 and a float64. Both values are bad as a poolMode.
     errors = connectionpool.validate(pool(poolMode=new))
-    assert connectionpool.ratchet(errors, pool(poolMode=old), pool(poolMode=new)).unchanged == []
-    same = connectionpool.ratchet(errors, pool(poolMode=copy.deepcopy(new)), pool(poolMode=new))
+    assert updates.ratchet(errors, pool(poolMode=old), pool(poolMode=new)).unchanged == []
+    same = updates.ratchet(errors, pool(poolMode=copy.deepcopy(new)), pool(poolMode=new))
     assert same.denying == [] and same.unchanged == errors
 
 
@@ -125,7 +126,7 @@ def test_null_and_absent_are_the_same_value(client: Client) -> None:
 
 def test_an_update_without_an_old_object_is_judged_like_a_create() -> None:
     errors = connectionpool.validate(pool(username=None))
-    assert connectionpool.ratchet(errors, pool(username=None), None).denying == errors
+    assert updates.ratchet(errors, pool(username=None), None).denying == errors
 
 
 def test_valid_updates_are_answered_without_reading_the_old_object(client: Client) -> None:

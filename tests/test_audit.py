@@ -12,7 +12,7 @@ import pytest
 
 from tests.fake_apiserver import PREFIX, FakeApiserver, stored
 from tests.support import cli, free_port, make_certs
-from webhook import connectionpool
+from webhook.rules import connectionpool
 
 
 def objects() -> list[dict[str, Any]]:

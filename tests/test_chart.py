@@ -32,8 +32,9 @@ from tests.chart_render import (
     validate_values,
 )
 from tests.support import Client, free_port, make_certs
-from webhook import certs, handlers
-from webhook.app import create_app
+from webhook import certs
+from webhook.serve import handlers
+from webhook.serve.app import create_app
 
 FULLNAME = f"{RELEASE}-connectionpool-webhook"
 SERVICE_HOST = f"{FULLNAME}.{NAMESPACE}.svc"
@@ -267,7 +268,7 @@ def test_webhooks_ports_and_probes_match_the_server(rendered: dict[str, Rendered
 
 
 def test_env_names_are_server_settings(rendered: dict[str, Rendered]) -> None:
-    from webhook.settings import Settings  # noqa: PLC0415
+    from webhook.serve.settings import Settings  # noqa: PLC0415
 
     known = {Settings.env_name(field) for field in Settings.model_fields}
     env = rendered["everything"].env()

@@ -12,7 +12,8 @@ import kubernetes_validate
 import pytest
 
 from tests.chart_render import NAMESPACE, RELEASE, lint_findings, render, validate_values
-from webhook import cli, wording
+from webhook import cli
+from webhook.rules import wording
 
 FULLNAME = f"{RELEASE}-connectionpool-webhook"
 AUDIT_KINDS = {"CronJob", "ClusterRole", "ClusterRoleBinding"}

@@ -15,8 +15,10 @@ import jsonschema
 import pytest
 
 from tests.support import ROOT, cli, cli_in_process, command, pool
-from webhook import check, connectionpool, kubeyaml, wording
-from webhook.report import Report, result_json
+from webhook.rules import connectionpool, wording
+from webhook.tools import check, kubeyaml
+from webhook.tools.report.json import result_json
+from webhook.tools.report.model import Report
 
 HEAD = "apiVersion: aiven.io/v1alpha1\nkind: ConnectionPool\n"
 SPEC = "  databaseName: defaultdb\n  project: my-project\n  serviceName: my-pg\n  username: avnadmin\n"

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.support import ROOT
-from webhook.settings import Settings
+from webhook.serve.settings import Settings
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"

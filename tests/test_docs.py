@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from tests.support import ROOT
-from webhook import metrics, wording
-from webhook.connectionpool import SCHEMA
-from webhook.schema import rules_table
-from webhook.settings import Settings
+from webhook.rules.connectionpool import SCHEMA
+from webhook.serve import metrics
+from webhook.serve.settings import Settings
+from webhook.tools.reference import rules_table, wording_table
 
 README = (ROOT / "README.md").read_text()
 
@@ -22,7 +22,7 @@ def test_rules_table_is_generated_from_the_schema() -> None:
 
 
 def test_wording_table_is_generated_from_the_rows() -> None:
-    assert between("<!-- wording-table", "<!-- end wording-table -->").split("-->", 1)[1].strip() == wording.table()
+    assert between("<!-- wording-table", "<!-- end wording-table -->").split("-->", 1)[1].strip() == wording_table()
 
 
 def test_every_option_and_its_environment_variable_are_documented() -> None:

@@ -1,4 +1,4 @@
-"""The fast lane (webhook/fastlane.py): webhook requests answered in the HTTP protocol, the rest through ASGI.
+"""The fast lane (webhook/serve/fastlane.py): webhook requests answered in the HTTP protocol, the rest through ASGI.
 
 Every other test that posts a review goes through the fast lane too; these are about where the two paths meet:
 requests in one stream answered in order, the unusual requests the lane leaves to ASGI answered the same, bodies in

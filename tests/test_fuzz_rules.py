@@ -2,7 +2,7 @@
 
 What this proves: for thousands of generated ConnectionPool-shaped objects (wrong types at every field, strings
 around every length limit in multi-byte characters, lone surrogates, int64 boundaries and far beyond, floats that
-look like integers, nulls, unknown fields), ``webhook.connectionpool.validate`` never raises and reports exactly
+look like integers, nulls, unknown fields), ``webhook.rules.connectionpool.validate`` never raises and reports exactly
 the fields that a hand-written JSON Schema of the API reference (tests/data/connectionpool.schema.json, checked by
 the ``jsonschema`` library) rejects, one cause per field; and ``default`` only ever adds the one absent path it
 owns, with a patch that applies, and is idempotent.
@@ -32,7 +32,7 @@ from tests.fuzzing import (
     near_integer,
     oracle_fields,
 )
-from webhook import connectionpool
+from webhook.rules import connectionpool
 
 VALID = {
     "apiVersion": API_VERSION,

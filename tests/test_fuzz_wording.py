@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.fuzzing import connection_pools, fuzz, json_values
 from tests.support import pool
 from tests.wording_oracle import VERSIONS, Cause, check_causes, expected_causes, go_float, go_sharp_v
-from webhook import connectionpool, wording
+from webhook.rules import connectionpool, wording
 
 
 @pytest.mark.parametrize(("value", "printed"), [

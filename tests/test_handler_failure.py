@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.live import Lines, LiveServer, logged
 from tests.support import Client, pool, review
-from webhook import admission
-from webhook.app import AdmissionFastPath
-from webhook.handlers import Webhook
+from webhook.serve import admission
+from webhook.serve.handlers import Webhook
+from webhook.serve.review import AdmissionFastPath
 
 FAILING = "/validate/failing"
 GENERIC = "internal error while reviewing the object; see the webhook's logs"

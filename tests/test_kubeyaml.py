@@ -22,7 +22,8 @@ import pytest
 import yaml as pyyaml
 
 from tests.support import ROOT
-from webhook import kubeyaml
+from webhook.rules import fielderrors as fe
+from webhook.tools import kubeyaml, yaml11
 
 ERROR = object()
 
@@ -384,8 +385,8 @@ def golden() -> dict[str, list[list[Any]]]:
 
 def test_float_keys_as_strconv_formats_them() -> None:
     """go_float32_key(v) is FormatFloat(v, 'g', -1, 32) with go-yaml's .inf/-.inf/.nan, on every row Go answered."""
-    wrong = [(text, go, kubeyaml.go_float32_key(float(text))) for text, go in golden()["float32_key"]
-             if kubeyaml.go_float32_key(float(text)) != go]
+    wrong = [(text, go, yaml11.go_float32_key(float(text))) for text, go in golden()["float32_key"]
+             if yaml11.go_float32_key(float(text)) != go]
     assert not wrong, wrong[:10]
     assert len(golden()["float32_key"]) > 1000
 
@@ -394,11 +395,11 @@ def test_ints_as_strconv_parses_them() -> None:
     """_go_parse_uint is ParseUint(s, 0, 64) (and whether it failed on range), _go_parse_int is ParseInt(s, 0, 64),
     _go_parse_int_base2 is resolve.go's ParseInt(s, 2, 64) then ParseUint(s, 2, 64)."""
     table = golden()
-    uint = [(t, go, kubeyaml._go_parse_uint(t)) for t, go in table["parse_uint"]
-            if kubeyaml._go_parse_uint(t) != (go["value"], go["range"])]
-    sint = [(t, go, kubeyaml._go_parse_int(t)) for t, go in table["parse_int"] if kubeyaml._go_parse_int(t) != go]
-    base2 = [(t, go, kubeyaml._go_parse_int_base2(t)) for t, go in table["parse_base2"]
-             if kubeyaml._go_parse_int_base2(t) != go]
+    uint = [(t, go, yaml11._go_parse_uint(t)) for t, go in table["parse_uint"]
+            if yaml11._go_parse_uint(t) != (go["value"], go["range"])]
+    sint = [(t, go, yaml11._go_parse_int(t)) for t, go in table["parse_int"] if yaml11._go_parse_int(t) != go]
+    base2 = [(t, go, yaml11._go_parse_int_base2(t)) for t, go in table["parse_base2"]
+             if yaml11._go_parse_int_base2(t) != go]
     assert not uint and not sint and not base2, (uint, sint, base2)
 
 
@@ -406,8 +407,8 @@ def test_floats_as_encoding_json_writes_them() -> None:
     """wire_float(v) is the number encoding/json writes for v, read back: an integer literal or a float."""
     wrong, shortened = [], 0
     for text, go in golden()["json_float"]:
-        expected, ours = json.loads(go), kubeyaml.wire_float(float(text))
-        if isinstance(expected, int) and not kubeyaml.INT64_MIN <= expected <= kubeyaml.INT64_MAX:
+        expected, ours = json.loads(go), yaml11.wire_float(float(text))
+        if isinstance(expected, int) and not fe.INT64_MIN <= expected <= fe.INT64_MAX:
             expected = float(expected)  # the apiserver reads a literal beyond int64 as a float64: the same one
             ours = float(ours) if type(ours) is int else ours
         shortened += isinstance(ours, int) and ours != float(text)
@@ -422,11 +423,11 @@ def test_binary_as_go_decodes_and_writes_it() -> None:
     writes, each invalid UTF-8 byte becoming U+FFFD."""
     for text, go in golden()["binary"]:
         if isinstance(go, dict):
-            with pytest.raises(kubeyaml.ManifestError) as caught:
-                kubeyaml._resolve_tagged(kubeyaml.BINARY, text, 7)
-            assert caught.value.line == 7 and str(caught.value) == "line 7: !!binary value contains invalid base64 data"
+            with pytest.raises(yaml11.Unresolvable) as caught:
+                yaml11.resolve_tagged(yaml11.BINARY, text)
+            assert str(caught.value) == "!!binary value contains invalid base64 data"
         else:
-            assert kubeyaml._resolve_tagged(kubeyaml.BINARY, text, 7) == json.loads(go), text
+            assert yaml11.resolve_tagged(yaml11.BINARY, text) == json.loads(go), text
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -469,7 +470,7 @@ def test_tagged_values(text: str, expected: Any, why: str) -> None:
 
 def test_timestamps_as_resolve_go_parses_them() -> None:
     """is_timestamp is resolve.go's parseTimestamp: its four formats, as Go's time.Parse reads them."""
-    wrong = [(t, go) for t, go in golden()["timestamp"] if kubeyaml.is_timestamp(t) != go]
+    wrong = [(t, go) for t, go in golden()["timestamp"] if yaml11.is_timestamp(t) != go]
     assert not wrong, wrong
 
 

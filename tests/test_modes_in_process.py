@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.live import Lines, LiveServer, logged
 from tests.support import Client, pool, review
-from webhook import enforcement
-from webhook import fielderrors as fe
+from webhook.rules import enforcement
+from webhook.rules import fielderrors as fe
 
 BAD = pool(project="p" * 64, poolMode="bogus")
 

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import Client, ServerProcess, cli, free_port, make_certs, pool, review
 from webhook import __version__
-from webhook.metrics import RequestStats
+from webhook.serve.metrics import RequestStats
 
 PREFIX = "connectionpool_webhook"
 

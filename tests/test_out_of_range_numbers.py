@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.support import Client, pool, review
-from webhook import connectionpool
+from webhook.rules import connectionpool
 
 INT64_MAX = 9223372036854775807
 INT64_MIN = -9223372036854775808

@@ -27,9 +27,12 @@ from hypothesis import strategies as st
 from tests.fuzzing import connection_pools, fuzz, json_values, mostly, names, sized_text
 from tests.policy_eval import Undecodable, apiserver_decoded, evaluate, patch, without_nul
 from tests.support import ROOT, command, pool, reference
-from webhook import connectionpool, policy, wording
-from webhook.fielderrors import FieldError
-from webhook.schema import Boolean, Integer, Node, Object, String
+from webhook.rules import connectionpool, validator, wording
+from webhook.rules import updates as update_rules
+from webhook.rules.fielderrors import FieldError
+from webhook.rules.schema import Boolean, Integer, Node, Object, String
+from webhook.tools.policy import cel, chart
+from webhook.tools.policy import objects as policy
 
 # One version per distinct export: wording rows, API versions and go-openapi's integer rule.
 VERSIONS = ["1.28", "1.30", "1.32", "1.34", "1.35", "1.36", f"{policy.NEWEST[0]}.{policy.NEWEST[1]}"]
@@ -77,11 +80,11 @@ def _at(obj: Any, field: str) -> Any:
 def webhook_errors(obj: Any, words: wording.Wording, minor: tuple[int, int], old: Any = None,
                    operation: str = "CREATE") -> list[FieldError]:
     """What the webhook denies for (with the chart's matchConditions, which skip deletions and spec-less changes)."""
-    if connectionpool.being_deleted(obj):
+    if update_rules.being_deleted(obj):
         return []
     errors = connectionpool.validate(obj, words)
     if operation == "UPDATE":
-        errors = connectionpool.ratchet(errors, obj, old).denying
+        errors = update_rules.ratchet(errors, obj, old).denying
     return errors
 
 
@@ -185,8 +188,8 @@ def test_defaulting_patch_matches_the_webhooks(obj: dict[str, Any], operation: s
     _, spec, _ = SPECS[VERSIONS[-1]]
     assert spec is not None
     old = {**obj, "spec": {"changed": True}} if operation == "UPDATE" else None
-    got = patch(obj, spec, policy.defaulting_patch(typed=False), old=old, operation=operation)
-    expected = [] if connectionpool.being_deleted(obj) else list(connectionpool.default(obj).patch)
+    got = patch(obj, spec, cel.defaulting_patch(typed=False), old=old, operation=operation)
+    expected = [] if update_rules.being_deleted(obj) else list(connectionpool.default(obj).patch)
     assert (got or []) == expected
     if got:
         patched = jsonpatch.JsonPatch(got).apply(copy.deepcopy(obj))
@@ -198,8 +201,8 @@ def test_exported_patch_is_the_tested_one() -> None:
         _, spec, _ = SPECS[version]
         if spec is not None:
             assert spec["mutations"] == [{"patchType": "JSONPatch",
-                                          "jsonPatch": {"expression": policy.defaulting_patch()}}]
-            assert policy.defaulting_patch() == policy.defaulting_patch(typed=False).replace(
+                                          "jsonPatch": {"expression": cel.defaulting_patch()}}]
+            assert cel.defaulting_patch() == cel.defaulting_patch(typed=False).replace(
                 "{'op'", "JSONPatch{op").replace("'path':", "path:").replace("'value':", "value:")
 
 
@@ -377,13 +380,13 @@ def test_objects_being_deleted_are_never_denied_nor_defaulted() -> None:
     vap, map_, _ = SPECS[VERSIONS[-1]]
     assert not evaluate(obj, vap).matched
     assert map_ is not None
-    assert patch(obj, map_, policy.defaulting_patch(typed=False)) is None
+    assert patch(obj, map_, cel.defaulting_patch(typed=False)) is None
 
 
 def test_defaulting_like_the_webhook() -> None:
     _, spec, _ = SPECS[VERSIONS[-1]]
     assert spec is not None
-    expression = policy.defaulting_patch(typed=False)
+    expression = cel.defaulting_patch(typed=False)
     assert patch(pool(), spec, expression) == [
         {"op": "add", "path": "/spec/connInfoSecretTarget", "value": {"name": "my-pool"}}]
     assert patch(pool(connInfoSecretTarget={}), spec, expression) == [
@@ -469,7 +472,7 @@ def test_every_expression_compiles_in_cel() -> None:
             if "JSONPatch{" not in expression:
                 compiled(expression)
             else:
-                compiled(policy.defaulting_patch(typed=False))
+                compiled(cel.defaulting_patch(typed=False))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -651,10 +654,10 @@ def test_updates_are_ratcheted_like_the_webhook_field_by_field() -> None:
 
 def test_defaulting_patches_like_the_webhook_field_by_field() -> None:
     spec = policy.mutating_spec()
-    expression = policy.defaulting_patch(typed=False)
-    assert spec["mutations"][0]["jsonPatch"]["expression"] == policy.defaulting_patch(typed=True)
+    expression = cel.defaulting_patch(typed=False)
+    assert spec["mutations"][0]["jsonPatch"]["expression"] == cel.defaulting_patch(typed=True)
     for obj in POOL_CASES:
-        expected = [] if connectionpool.being_deleted(obj) else list(connectionpool.default(obj).patch)
+        expected = [] if update_rules.being_deleted(obj) else list(connectionpool.default(obj).patch)
         assert (patch(obj, spec, expression) or []) == expected, obj
 
 
@@ -687,7 +690,7 @@ def small_spec(words: wording.Wording) -> dict[str, Any]:
 @pytest.mark.parametrize("words", wording.ROWS, ids=lambda row: row.version)
 def test_a_small_schemas_verdicts_match_its_compiled_check(words: wording.Wording) -> None:
     spec = small_spec(words)
-    check = SMALL.compile(words)
+    check = validator.compile(SMALL, words)
     for obj in SMALL_CASES:
         errors: list[FieldError] = []
         check(obj, errors)
@@ -695,12 +698,12 @@ def test_a_small_schemas_verdicts_match_its_compiled_check(words: wording.Wordin
     for old, new in itertools.pairwise(SMALL_CASES):
         errors = []
         check(new, errors)
-        same_verdicts(new, spec, connectionpool.ratchet(errors, new, old).denying, old, "UPDATE")
+        same_verdicts(new, spec, update_rules.ratchet(errors, new, old).denying, old, "UPDATE")
 
 
 def fallbacks(spec: dict[str, Any], obj: dict[str, Any]) -> list[str]:
     """The static messages of the failing validations: what the apiserver shows when a messageExpression fails."""
-    static = [{**v, "messageExpression": policy.lit(v["message"])} for v in spec["validations"]]
+    static = [{**v, "messageExpression": cel.lit(v["message"])} for v in spec["validations"]]
     return evaluate(obj, {**spec, "validations": static}).failures
 
 
@@ -737,16 +740,16 @@ def test_static_messages_name_the_rule_without_the_value(version: str, too_long:
 def test_string_literals_read_back_as_the_same_text(text: str) -> None:
     from tests.policy_eval import run  # noqa: PLC0415
 
-    literal = policy.lit(text)
+    literal = cel.lit(text)
     assert run(literal, {}) == text
     assert all(ch.isprintable() for ch in literal), literal  # nothing a YAML line or a log would mangle
 
 
 def test_string_literals_escape_what_is_not_printable_by_code_point() -> None:
-    assert policy.lit("a'b\\c") == "'a\\'b\\\\c'"
-    assert policy.lit("\n\x7f\xad") == "'\\x0a\\x7f\\xad'"
-    assert policy.lit("\u0378\uffff") == "'\\u0378\\uffff'"
-    assert policy.lit("\U000e0001") == "'\\U000e0001'"
+    assert cel.lit("a'b\\c") == "'a\\'b\\\\c'"
+    assert cel.lit("\n\x7f\xad") == "'\\x0a\\x7f\\xad'"
+    assert cel.lit("\u0378\uffff") == "'\\u0378\\uffff'"
+    assert cel.lit("\U000e0001") == "'\\U000e0001'"
 
 
 def test_yaml_keeps_long_lines_and_order_and_reads_back_as_the_objects() -> None:
@@ -759,7 +762,7 @@ def test_yaml_keeps_long_lines_and_order_and_reads_back_as_the_objects() -> None
 
 
 def test_the_chart_spec_lines_sit_under_spec() -> None:
-    assert policy._spec_lines({"b": [{"x": 1}], "a": "y"}) == ["  b:", "  - x: 1", "  a: y"]
+    assert chart._spec_lines({"b": [{"x": 1}], "a": "y"}) == ["  b:", "  - x: 1", "  a: y"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -1,4 +1,4 @@
-"""The chart's policy mode: its template is generated from webhook/policy.py and renders the same objects as
+"""The chart's policy mode: its template is generated from webhook/tools/policy/ and renders the same objects as
 `connectionpool-webhook policy`, for every Kubernetes version, with no server, no certificates and no webhooks."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from helm_python import HelmValuesError
 from tests.chart_render import NAMESPACE, RELEASE, lint_findings, render, validate_values
 from tests.support import ROOT
 from tests.test_policy import VERSIONS
-from webhook import policy
+from webhook.tools.policy import chart, objects
 
 FULLNAME = f"{RELEASE}-connectionpool-webhook"
 SERVER_KINDS = {"Deployment", "Service", "Secret", "Certificate", "Issuer", "PodDisruptionBudget", "Pod",
@@ -21,14 +21,14 @@ SERVER_KINDS = {"Deployment", "Service", "Secret", "Certificate", "Issuer", "Pod
 
 
 def test_template_is_generated_from_the_policy_module() -> None:
-    # Regenerate with `python -m webhook.policy --chart`.
-    assert (ROOT / policy.CHART_TEMPLATE).read_text() == policy.chart_template()
+    # Regenerate with `python -m webhook.tools.policy --chart`.
+    assert (ROOT / chart.CHART_TEMPLATE).read_text() == chart.chart_template()
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_policy_mode_renders_what_the_command_prints(version: str) -> None:
     rendered = render({"mode": "policy", "kubernetesVersion": version, "policy": {"mutating": True}})
-    exported = {o["kind"]: o for o in policy.export(version, name=FULLNAME)}
+    exported = {o["kind"]: o for o in objects.export(version, name=FULLNAME)}
     for kind in ("ValidatingAdmissionPolicy", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"):
         if kind not in exported:
             assert rendered.of_kind(kind) == []

@@ -1,7 +1,7 @@
 """`connectionpool-webhook policy` run in the test process (cli.main), against the reviewed golden files.
 
 tests/test_policy.py runs the same command as a child process; here the command line is the same code called in
-this process, so that mutation testing can see which tests reach policy.py.
+this process, so that mutation testing can see which tests reach objects.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from tests.support import ROOT
-from webhook import cli, policy
+from webhook import cli
+from webhook.tools.policy import chart, objects
 
 GOLDEN = ROOT / "tests" / "data" / "policy"
 
@@ -54,7 +55,7 @@ def test_bad_options_are_refused_clearly(capsys: pytest.CaptureFixture[str], arg
 
 def test_the_chart_template_is_the_generated_one() -> None:
     # As tests/test_policy_chart.py checks, without loading Helm (whose Go runtime mutation testing cannot fork).
-    assert (ROOT / policy.CHART_TEMPLATE).read_text() == policy.chart_template()
+    assert (ROOT / chart.CHART_TEMPLATE).read_text() == chart.chart_template()
 
 
 # What the chart's version switch selects, read the way Helm would: `semverCompare ">=1.N-0" $version` holds from 1.N
@@ -92,7 +93,7 @@ def selected(lines: list[str], version: tuple[int, int]) -> list[str]:
     [((1, 32), ["only: one"])],
 ])
 def test_the_chart_selects_each_versions_lines(eras: list[tuple[tuple[int, int], list[str]]]) -> None:
-    template = policy._by_version(eras)
+    template = chart._by_version(eras)
     for minor in range(20, 40):
         expected = [lines for since, lines in eras if since <= (1, minor)] or [eras[0][1]]  # older: the oldest era
         assert selected(template, (1, minor)) == expected[-1], minor
@@ -100,13 +101,13 @@ def test_the_chart_selects_each_versions_lines(eras: list[tuple[tuple[int, int],
 
 def test_names_up_to_253_characters_are_accepted() -> None:
     for name in ("a", "a" * 253, "pools.example-1", "1-a.b"):
-        assert policy.check_name(name) == name
+        assert objects.valid_name(name) == name
 
 
 @pytest.mark.parametrize("name", ["a" * 254, "", "-a", "a-", "A", "a_b", "a..b", ".a"])
 def test_other_names_are_refused_with_the_rule(name: str) -> None:
     with pytest.raises(ValueError) as refused:
-        policy.check_name(name)
+        objects.valid_name(name)
     assert str(refused.value) == (
         f"{name!r} is not a valid object name: lower-case letters, digits, '-' and '.', starting and ending with a "
         "letter or digit, at most 253 characters")
@@ -114,13 +115,13 @@ def test_other_names_are_refused_with_the_rule(name: str) -> None:
 
 def test_an_unknown_enforcement_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError) as refused:
-        policy.export(None, "block")
+        objects.export(None, "block")
     assert str(refused.value) == "enforcement must be one of deny, warn, dryrun, not 'block'"
 
 
 def test_a_version_without_the_policy_api_is_refused_with_the_oldest() -> None:
-    with pytest.raises(policy.UnsupportedVersion) as refused:
-        policy.parse_version("v1.27.3")
+    with pytest.raises(objects.UnsupportedVersion) as refused:
+        objects.parse_version("v1.27.3")
     assert str(refused.value) == ("Kubernetes 1.27 has no ValidatingAdmissionPolicy with messageExpression and "
                                   "variables; the export needs 1.28 or newer")
-    assert policy.parse_version("1.28") == (1, 28) and policy.parse_version(None) == policy.NEWEST
+    assert objects.parse_version("1.28") == (1, 28) and objects.parse_version(None) == objects.NEWEST

@@ -1,6 +1,6 @@
 """The projecting parse against the full parse: the server must answer the same whichever one read the body.
 
-``webhook.admission.Reader`` builds only the fields that the envelope check, the rules and the log look at, and
+``webhook.serve.admission.Reader`` builds only the fields that the envelope check, the rules and the log look at, and
 falls back to parsing everything when a body does not fit that shape. These tests read the same bytes both ways
 (the projection with its fallback, and the full parse alone) and require the same outcome: the same request
 fields, the same validate and mutate answers, or the same refusal. Hypothesis supplies AdmissionReviews with every
@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 
 from tests.fuzzing import API_VERSIONS, OPERATIONS, admission_reviews, connection_pools, fuzz, json_values, names
 from tests.support import reference, reference_requests
-from webhook import admission, connectionpool, handlers
-from webhook.handlers import REVIEWS
-from webhook.schema import Object
+from webhook.rules import connectionpool
+from webhook.rules.schema import Object
+from webhook.serve import admission, handlers
+from webhook.serve.handlers import REVIEWS
 
 
 def outcome(read: Any, body: bytes) -> Any:

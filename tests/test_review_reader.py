@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.support import pool, review
-from webhook import admission, handlers
-from webhook.schema import Integer, Object, String
+from webhook.rules.schema import Integer, Object, String
+from webhook.serve import admission, handlers
 
 SCHEMA = Object(properties={
     "metadata": Object(required=True, properties={"name": String(required=True)}),

@@ -9,9 +9,9 @@ import jsonpatch
 import pytest
 
 from tests.support import pool
-from webhook import connectionpool, wording
-from webhook.connectionpool import default, validate
-from webhook.schema import Object, String
+from webhook.rules import connectionpool, validator, wording
+from webhook.rules.connectionpool import default, validate
+from webhook.rules.schema import Object, String
 
 
 def causes(obj: Any) -> list[tuple[str, str, str]]:
@@ -148,7 +148,7 @@ def test_type_errors_were_invalid_values_before_1_25() -> None:
 
 
 def test_a_limit_of_one_is_one_byte() -> None:
-    short = Object(properties={"x": String(max_length=1)}).compile()
+    short = validator.compile(Object(properties={"x": String(max_length=1)}))
     errors: list[Any] = []
     short({"x": "ab"}, errors)
     assert [e.message for e in errors] == ["Too long: may not be more than 1 byte"]

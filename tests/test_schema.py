@@ -13,9 +13,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from webhook import fielderrors as fe
-from webhook import wording
-from webhook.schema import Boolean, Integer, Object, String, rules_table
+from webhook.rules import fielderrors as fe
+from webhook.rules import validator, wording
+from webhook.rules.openapi import openapi
+from webhook.rules.schema import Boolean, Integer, Object, String
+from webhook.serve.admission import projection
+from webhook.tools.reference import rules_table
 
 SUPPORTED = 'supported values: "a", "b"'
 
@@ -23,7 +26,7 @@ SUPPORTED = 'supported values: "a", "b"'
 def check(schema: Object, value: Any, version: str | None = None) -> list[tuple[str, str, str]]:
     """(field, reason, message) of each error, in the order the compiled check reports them."""
     errors: list[Any] = []
-    schema.compile(wording.for_version(version))(value, errors)
+    validator.compile(schema, wording.for_version(version))(value, errors)
     return [(e.field, str(e.type), e.message) for e in errors]
 
 
@@ -174,7 +177,7 @@ def test_openapi_export() -> None:
         "ref": Object(properties={"k": String(required=True)}),
         "free": Object(),
     })
-    assert schema.openapi() == {
+    assert openapi(schema) == {
         "type": "object",
         "description": "root",
         "properties": {
@@ -211,7 +214,7 @@ def test_rules_table() -> None:
 
 
 def test_projection_reads_only_declared_properties() -> None:
-    decode = msgspec.json.Decoder(NESTED.projection()).decode
+    decode = msgspec.json.Decoder(projection(NESTED)).decode
     body = b'{"top":"t","skip":{"huge":[1,2,3]},"inner":{"x":1,"deep":{"y":"v","z":2},"w":[]},"free":{"a":1}}'
     assert decode(body) == {"top": "t", "inner": {"x": 1, "deep": {"y": "v"}}, "free": {"a": 1}}
     assert decode(b"null") is None

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.support import Client, ServerProcess, apply_patch, pool, reference, reference_requests, review
-from webhook import admission
-from webhook.app import Refused, read_body
+from webhook.serve import admission
+from webhook.serve.review import Refused, read_body
 
 
 def read_until_closed(sock: socket.socket) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support import Client, pool, review
-from webhook.fielderrors import format_value, go_quote
+from webhook.rules.fielderrors import format_value, go_quote
 
 QUOTED = [
     # plain text, the fast path

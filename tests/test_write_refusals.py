@@ -16,7 +16,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from tests.support import REFERENCE_REQUESTS, Client, pool, reference, review
-from webhook import admission, handlers
+from webhook.serve import admission, handlers
 
 PATHS = ["/validate", "/mutate"]
 

@@ -1,7 +1,7 @@
 """Validation errors as values, in the vocabulary of Kubernetes' ``apimachinery/pkg/util/validation/field``.
 
 Every check produces :class:`FieldError` values; they are turned into an API ``Status`` in exactly one place
-(:func:`webhook.admission.invalid_status`), which is what lets kubectl print them like native validation.
+(:func:`webhook.serve.admission.invalid_status`), which is what lets kubectl print them like native validation.
 """
 
 from __future__ import annotations

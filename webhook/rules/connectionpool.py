@@ -1,18 +1,19 @@
 """The ConnectionPool (aiven.io/v1alpha1) rules: the one place they are written.
 
-``SCHEMA`` declares every field; validation, the exported OpenAPI schema and the README's rule table are all
-derived from it. Add a rule here and every entry point picks it up. Defaulting lives here too, as a pure function
-from an object to the JSON Patch operations it needs.
+``SCHEMA`` declares every field; validation, the exported OpenAPI schema and the docs' rule table are all derived
+from it. Add a rule here and every entry point picks it up. Defaulting lives here too, as a pure function from an
+object to the JSON Patch operations it needs; what an UPDATE may change is :mod:`webhook.rules.updates`.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from webhook import wording
-from webhook.fielderrors import FieldError
-from webhook.schema import Integer, Object, String
-from webhook.wording import Wording
+from webhook.rules import validator, wording
+from webhook.rules.fielderrors import FieldError
+from webhook.rules.openapi import openapi
+from webhook.rules.schema import Integer, Object, String
+from webhook.rules.wording import Wording
 
 GROUP = "aiven.io"
 VERSION = "v1alpha1"
@@ -82,74 +83,14 @@ SCHEMA = Object(
 )
 
 
-_CHECKS = {row: SCHEMA.compile(row) for row in wording.ROWS}
+_VALIDATORS = {row: validator.compile(SCHEMA, row) for row in wording.ROWS}
 
 
 def validate(obj: Any, words: Wording = wording.LATEST) -> list[FieldError]:
     """Every rule violation in ``obj`` at once, in declaration order, worded as ``words`` says; empty when valid."""
     errors: list[FieldError] = []
-    _CHECKS[words](obj, errors)
+    _VALIDATORS[words](obj, errors)
     return errors
-
-
-def being_deleted(obj: Any) -> bool:
-    """``metadata.deletionTimestamp`` is set: the object is on its way out, and only finalizers are left to remove.
-
-    Denying such an object's UPDATEs would keep it (and its namespace) Terminating forever.
-    """
-    if type(obj) is dict:
-        metadata = obj.get("metadata")
-        return type(metadata) is dict and metadata.get("deletionTimestamp") is not None
-    return False
-
-
-_MISSING = object()
-
-
-def _value_at(obj: Any, field: str) -> Any:
-    """The value at a field path (``spec.authSecretRef.key``); null counts as absent, as the apiserver prunes it."""
-    value = obj
-    for name in field.split(".") if field else ():
-        if type(value) is not dict:
-            return _MISSING
-        value = value.get(name)
-        if value is None:
-            return _MISSING
-    return value
-
-
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality as Go's DeepEqual sees decoded values: 1, 1.0 and true are three different values."""
-    if type(a) is not type(b):
-        return False
-    if type(a) is dict:
-        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
-    if type(a) is list:
-        return len(a) == len(b) and all(map(_same, a, b))
-    return bool(a == b)
-
-
-class Ratcheted(NamedTuple):
-    """An UPDATE's errors, split: those the update made (they deny) and those it left as they were."""
-
-    denying: list[FieldError]
-    unchanged: list[FieldError]
-
-
-def ratchet(errors: list[FieldError], obj: Any, old: Any) -> Ratcheted:
-    """Validation ratcheting, as the apiserver does it for CRDs since 1.30: on UPDATE, an error at a field whose
-    value equals the one in ``old`` (or that is absent in both) does not deny. Changing a bad value to another bad
-    value, or making a good one bad, still does.
-    """
-    if type(old) is not dict:  # nothing to compare with (the apiserver always sends oldObject with an UPDATE)
-        return Ratcheted(list(errors), [])
-    denying: list[FieldError] = []
-    unchanged: list[FieldError] = []
-    for error in errors:
-        before, after = _value_at(old, error.field), _value_at(obj, error.field)
-        same = before is after if _MISSING in (before, after) else _same(before, after)
-        (unchanged if same else denying).append(error)
-    return Ratcheted(denying, unchanged)
 
 
 def object_name(obj: Any) -> str:
@@ -233,4 +174,4 @@ def admit(obj: Any, words: Wording = wording.LATEST) -> Admission:
 
 def openapi_schema() -> dict[str, Any]:
     """The rules as a CRD ``openAPIV3Schema``, for exporting and for documentation."""
-    return SCHEMA.openapi()
+    return openapi(SCHEMA)

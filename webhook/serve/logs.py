@@ -64,7 +64,7 @@ class TextFormatter(logging.Formatter):
 
 def config(level: str, fmt: str) -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for our loggers and uvicorn's (uvicorn applies it in every worker)."""
-    formatter = "webhook.logs.JSONFormatter" if fmt == "json" else "webhook.logs.TextFormatter"
+    formatter = "webhook.serve.logs.JSONFormatter" if fmt == "json" else "webhook.serve.logs.TextFormatter"
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -1,7 +1,7 @@
 """Pydantic models of what the webhook answers, for the OpenAPI document (``/docs``, schemathesis).
 
-The hot path does not build them (see ``webhook.admission``). What the endpoints accept is documented from
-``webhook.admission.ENVELOPE``, the declaration the server checks requests against.
+The hot path does not build them (see ``webhook.serve.admission``). What the endpoints accept is documented from
+``webhook.serve.admission.ENVELOPE``, the declaration the server checks requests against.
 """
 
 from __future__ import annotations

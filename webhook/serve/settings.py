@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from webhook.wording import parse_version
+from webhook.rules.enforcement import Enforcement
+from webhook.rules.wording import parse_version
 
 ENV_PREFIX = "WEBHOOK_"
 MAX_BODY_BYTES = 7 * 1024 * 1024
@@ -47,8 +48,8 @@ class Settings(BaseModel):
     graceful_timeout: int = Field(
         25, ge=0, le=3600, description="Seconds to finish in-flight requests after SIGTERM."
     )
-    enforcement: Literal["deny", "warn", "dryrun"] = Field(
-        "deny",
+    enforcement: Enforcement = Field(
+        Enforcement.DENY,
         description="How /validate delivers a verdict: deny (a Status), warn (allowed with warnings) or dryrun "
         "(allowed, logged and counted). Per namespace, /validate/<mode> overrides it.",
     )

@@ -1,29 +1,20 @@
-"""The HTTP application: FastAPI for routes, health, metrics and docs, with a raw ASGI fast path for the webhooks.
-
-The fast path answers ``POST /validate`` and ``POST /mutate`` before FastAPI's routing, request and response
-machinery, which would otherwise cost more than the admission work itself. FastAPI still declares both routes
-(same code, reached only if the fast path is bypassed) so the OpenAPI document is complete.
+"""One webhook call, bytes to bytes: the HTTP-level checks, decoding the review, the handler, the answer, the
+request log line and the metrics. The ASGI path (:class:`AdmissionFastPath`, in front of the FastAPI app of
+:mod:`webhook.serve.app`) and the fast lane (:mod:`webhook.serve.fastlane`) both answer through it, so both give the
+same answer to the same bytes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi import Response as HTTPResponse
-
-from webhook import __version__, admission, handlers, metrics, models, wording
-from webhook.enforcement import Enforcement
-from webhook.handlers import REVIEWS, Webhook
-from webhook.logs import RequestLog
-from webhook.settings import MAX_BODY_BYTES, Settings
-from webhook.tls import CertWatcher
+from webhook.serve import admission, metrics
+from webhook.serve.handlers import REVIEWS, Webhook
+from webhook.serve.logs import RequestLog
+from webhook.serve.settings import MAX_BODY_BYTES
 
 log = logging.getLogger("webhook.admission")
 
@@ -31,6 +22,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class ClientGone(Exception):
@@ -84,7 +76,7 @@ def refused_by_headers(headers: Iterable[tuple[bytes, bytes]]) -> Refused | None
 async def read_body(scope: Scope, receive: Receive) -> bytes:
     """The request body, after the HTTP-level checks; raises :class:`Refused` or :class:`ClientGone`.
 
-    A client that stalls is cut off by the connection's request deadline (see ``webhook.server``), which ends
+    A client that stalls is cut off by the connection's request deadline (see ``webhook.serve.server``), which ends
     this read with a disconnect.
     """
     refused = refused_by_headers(scope["headers"])
@@ -193,9 +185,9 @@ async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook, r
 
 
 class AdmissionFastPath:
-    """ASGI app in front of FastAPI that takes the two webhook routes directly."""
+    """ASGI app in front of another (the FastAPI app) that takes the webhook routes directly."""
 
-    def __init__(self, app: FastAPI, request_log: RequestLog, webhooks: dict[str, Webhook]) -> None:
+    def __init__(self, app: ASGIApp, request_log: RequestLog, webhooks: dict[str, Webhook]) -> None:
         self.app = app
         self.request_log = request_log
         self.webhooks = webhooks
@@ -207,97 +199,3 @@ class AdmissionFastPath:
                 await review(scope, receive, send, webhook, self.request_log)
                 return
         await self.app(scope, receive, send)
-
-
-_REF = "#/components/schemas/{model}"
-_REVIEW_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(model="AdmissionReviewRequest")}}},
-    },
-}
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": models.AdmissionReviewResponse, "description": "The review, answered."},
-    400: {"model": models.Status, "description": "Not a usable AdmissionReview."},
-    413: {"model": models.Status, "description": "Body over 7 MiB."},
-    415: {"model": models.Status, "description": "Not JSON."},
-}
-
-
-def create_app(certs: CertWatcher | None = None, settings: Settings | None = None) -> AdmissionFastPath:
-    """The ASGI application. ``certs`` is the process's certificate watcher, when serving TLS; ``settings`` give the
-    default enforcement mode and the cluster's Kubernetes version."""
-    request_log = RequestLog(log, "admission review")
-    settings = settings or Settings()
-    webhooks = handlers.webhooks(Enforcement(settings.enforcement), wording.for_version(settings.kubernetes_version))
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(request_log.run()), asyncio.create_task(metrics.publish())]
-        if certs is not None:
-            certs.on_reload.append(lambda ok: metrics.certificate_loaded(ok, certs.not_after_timestamp))
-            metrics.CERT_EXPIRY.set(certs.not_after_timestamp or 0)
-            tasks.append(asyncio.create_task(certs.watch()))
-        yield
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        metrics.process_exited(os.getpid())
-
-    api = FastAPI(
-        title="connectionpool-webhook",
-        version=__version__,
-        description="Validating and mutating admission webhook for aiven.io/v1alpha1 ConnectionPool.",
-        lifespan=lifespan,
-    )
-    openapi = api.openapi
-
-    def openapi_with_request_models() -> dict[str, Any]:
-        # The request body is documented from the envelope the server checks (the route reads raw bytes).
-        if api.openapi_schema is None:
-            doc = openapi()
-            doc.setdefault("components", {}).setdefault("schemas", {})["AdmissionReviewRequest"] = (
-                admission.openapi_schema()
-            )
-        return api.openapi_schema or {}
-
-    api.openapi = openapi_with_request_models  # type: ignore[method-assign]
-
-    def route(path: str, summary: str) -> None:
-        webhook = webhooks[path]
-
-        async def endpoint(request: Request) -> HTTPResponse:
-            replies: list[Message] = []
-
-            async def collect(message: Message) -> None:
-                replies.append(message)
-
-            await review(request.scope, request.receive, collect, webhook, request_log)
-            if not replies:
-                return HTTPResponse(status_code=400)
-            return HTTPResponse(replies[1]["body"], replies[0]["status"], media_type="application/json")
-
-        api.add_api_route(path, endpoint, methods=["POST"], summary=summary, openapi_extra=_REVIEW_DOC,
-                          responses=_RESPONSES, response_class=HTTPResponse)
-
-    route("/validate", "Validate a ConnectionPool (validating webhook), in the server's enforcement mode")
-    for mode in Enforcement:
-        route(f"/validate/{mode}", f"Validate a ConnectionPool in {mode} mode (per-namespace enforcement)")
-    route("/mutate", "Default a ConnectionPool (mutating webhook)")
-
-    @api.get("/healthz", summary="Liveness: the process is serving")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @api.get("/readyz", summary="Readiness: certificates are loaded", responses={503: {"model": models.Status}})
-    async def readyz() -> HTTPResponse:
-        if certs is not None and not certs.ready:
-            body = admission.failure_status(503, "ServiceUnavailable", "serving certificate not loaded")
-            return HTTPResponse(body, 503, media_type="application/json")
-        return HTTPResponse(b'{"status":"ok"}', 200, media_type="application/json")
-
-    @api.get("/metrics", summary="Prometheus metrics", response_class=HTTPResponse)
-    async def prometheus_metrics() -> HTTPResponse:
-        return HTTPResponse(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
-
-    return AdmissionFastPath(api, request_log, webhooks)

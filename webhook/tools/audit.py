@@ -3,8 +3,8 @@
 The cluster is read with the official Kubernetes Python client: kubeconfig parsing (``--kubeconfig``, ``--context``,
 ``KUBECONFIG``), its auth plugins (tokens, client certificates, exec plugins) and the in-cluster service account
 are its job. Lists are read in pages (``limit``/``continue``); when a continue token expires mid-list (HTTP 410) the
-list is read again in one piece, as client-go's pager does. Each object is judged by :func:`webhook.report.judge`,
-the webhook's own defaulting and rules.
+list is read again in one piece, as client-go's pager does. Each object is judged by
+:func:`webhook.tools.verdicts.judge`, the webhook's own defaulting and rules.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from webhook import connectionpool
-from webhook.report import Problem, Report, judge
-from webhook.wording import Wording
+from webhook.rules import connectionpool
+from webhook.rules.enforcement import Enforcement
+from webhook.rules.wording import Wording
+from webhook.tools.report.model import Problem, Report
+from webhook.tools.verdicts import judge
 
 PAGE_SIZE = 500
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -107,7 +109,7 @@ def _list(connection: Connection, namespace: str | None, limit: int | None, toke
     return result
 
 
-def audit(wording: Wording, enforcement: str = "deny", *, namespace: str | None = None,
+def audit(wording: Wording, enforcement: Enforcement = Enforcement.DENY, *, namespace: str | None = None,
           all_namespaces: bool = False, kubeconfig: str | None = None, context: str | None = None,
           page_size: int = PAGE_SIZE) -> Report:
     """Judge every stored ConnectionPool; a cluster that cannot be read is a :class:`Problem` in the report."""

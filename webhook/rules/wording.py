@@ -5,7 +5,7 @@ errors, converted to field errors by apiextensions-apiserver, printed by apimach
 that wants to be indistinguishable from native validation words its causes as the cluster's apiserver does, so the
 version is a setting (``--kubernetes-version``) and every version-dependent message comes from a row here.
 
-Messages are templates with named fields, so that the CEL export (``webhook.policy``) can put expressions where
+Messages are templates with named fields, so that the CEL export (``webhook.tools.policy``) can put expressions where
 Python puts values: ``{field}`` the field path, ``{value}`` the bad value as Go prints it, ``{limit}`` a length,
 ``{unit}`` "bytes" or "byte", ``{expected}``/``{found}`` JSON type names (``{found}`` quoted), ``{supported}`` the
 quoted enum values.
@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from webhook import fielderrors as fe
-from webhook.fielderrors import ErrorType, FieldError
+from webhook.rules import fielderrors as fe
+from webhook.rules.fielderrors import ErrorType, FieldError
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,16 +148,3 @@ def for_version(version: str | tuple[int, int] | None) -> Wording:
         if row.since <= minor:
             chosen = row
     return chosen
-
-
-def table() -> str:
-    """The rows as a Markdown table, for the README."""
-    lines = ["| versions | too long | type error | other values shown as | near-whole floats | source |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for i, row in enumerate(ROWS):
-        first = "up" if i == 0 else f"{row.version}"
-        until = f"{ROWS[i + 1].since[0]}.{ROWS[i + 1].since[1] - 1}" if i + 1 < len(ROWS) else "newest"
-        lines.append(f"| {first} to {until} | `{row.too_long.reason}` `{row.too_long.message}` | `{row.type_reason}` "
-                     f"| {'Go syntax' if row.composite_values == 'go' else 'JSON'} "
-                     f"| {'rounded' if row.rounding_integers else 'truncated'} | {row.source} |")
-    return "\n".join(lines)

@@ -3,18 +3,19 @@
 For each request uvicorn builds an ASGI call: a task, an Event, ``receive`` and ``send`` coroutines, message dicts,
 and two writes (head, then body), which become two TLS records and two system calls. For ``POST /validate`` and
 ``/mutate`` that machinery costs more than the review itself. Here such a request's body is collected as the parser
-delivers it and, once complete, answered in place by :func:`webhook.app.answer`, the function the ASGI path calls,
-in one write. Everything else (other routes, and the unusual: ``Expect: 100-continue``, HTTP/1.0, an upgrade, a
-percent-encoded path, a request behind one still being answered) takes the ASGI path as before.
+delivers it and, once complete, answered in place by :func:`webhook.serve.review.answer`, the function the ASGI
+path calls, in one write. Everything else (other routes, and the unusual: ``Expect: 100-continue``, HTTP/1.0, an
+upgrade, a percent-encoded path, a request behind one still being answered) takes the ASGI path as before.
 
 What the ASGI path guarantees holds here by the same code or the same rule:
-- HTTP checks: :func:`webhook.app.refused_by_headers` (415, 413 by Content-Length), 413 once the body read passes
-  7 MiB; a refusal closes the connection instead of reading the rest.
-- request deadline, idle and keep-alive timers: :class:`webhook.server.DeadlineProtocol`'s and uvicorn's, unchanged.
+- HTTP checks: :func:`webhook.serve.review.refused_by_headers` (415, 413 by Content-Length), 413 once the body read
+  passes 7 MiB; a refusal closes the connection instead of reading the rest.
+- request deadline, idle and keep-alive timers: :class:`webhook.serve.protocol.DeadlineProtocol`'s and uvicorn's,
+  unchanged.
 - graceful shutdown: a request being received is answered with ``Connection: close``, as are those that arrive
   while draining.
-- metrics and the request log: ``metrics.REQUESTS`` as in :func:`webhook.app.review` (499 for a client gone), the
-  log line in :func:`webhook.app.answer`.
+- metrics and the request log: ``metrics.REQUESTS`` as in :func:`webhook.serve.review.review` (499 for a client
+  gone), the log line in :func:`webhook.serve.review.answer`.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
-from webhook import admission, app, metrics
-from webhook.handlers import Webhook
-from webhook.server import DeadlineProtocol
-from webhook.settings import MAX_BODY_BYTES
+from webhook.serve import admission, metrics, review
+from webhook.serve.handlers import Webhook
+from webhook.serve.protocol import DeadlineProtocol
+from webhook.serve.settings import MAX_BODY_BYTES
 
 log = logging.getLogger("webhook.admission")
 
@@ -48,12 +49,12 @@ class _Call:
 
 
 class FastLaneProtocol(DeadlineProtocol):
-    """:class:`DeadlineProtocol`, with the webhook routes of a :class:`webhook.app.AdmissionFastPath` app answered
-    in the protocol. Any other app (the benchmark's ceiling) is served through ASGI only."""
+    """:class:`DeadlineProtocol`, with the webhook routes of a :class:`webhook.serve.review.AdmissionFastPath` app
+    answered in the protocol. Any other app (the benchmark's ceiling) is served through ASGI only."""
 
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
-        self._served = self.app if isinstance(self.app, app.AdmissionFastPath) else None
+        self._served = self.app if isinstance(self.app, review.AdmissionFastPath) else None
         self._call: _Call | None = None
 
     def on_message_begin(self) -> None:
@@ -68,7 +69,7 @@ class FastLaneProtocol(DeadlineProtocol):
         started = time.perf_counter()
         metrics.REQUESTS.started(webhook.name)
         self._call = _Call(webhook, started, keep_alive=not self._draining and self.parser.should_keep_alive())
-        refused = app.refused_by_headers(self.headers)
+        refused = review.refused_by_headers(self.headers)
         if refused is not None:
             self._refuse(refused)
 
@@ -79,7 +80,7 @@ class FastLaneProtocol(DeadlineProtocol):
         elif not call.answered:
             call.size += len(body)
             if call.size > MAX_BODY_BYTES:
-                self._refuse(app.too_large())
+                self._refuse(review.too_large())
             else:
                 call.chunks.append(body)
 
@@ -96,7 +97,7 @@ class FastLaneProtocol(DeadlineProtocol):
         code, operation, decision = 500, "unknown", "error"
         try:
             assert self._served is not None  # a call exists only when the app is served here
-            code, encoded, operation, decision = app.answer(body, call.webhook, call.started,
+            code, encoded, operation, decision = review.answer(body, call.webhook, call.started,
                                                             self._served.request_log)
         except Exception:  # a bug below answer(): the ASGI path would send a 500 too, never a traceback
             log.exception("answering a review failed", extra={"fields": {"webhook": call.webhook.name}})
@@ -128,11 +129,11 @@ class FastLaneProtocol(DeadlineProtocol):
             return None  # an ASGI answer is still due on this connection: answers must go out in order
         return self._served.webhooks.get(self.url.partition(b"?")[0].decode("latin-1"))
 
-    def _refuse(self, refused: app.Refused) -> None:
+    def _refuse(self, refused: review.Refused) -> None:
         call = self._call
         assert call is not None
         call.answered = True
-        self._reply(refused.code, app.refusal(call.webhook, refused), keep_alive=False)
+        self._reply(refused.code, review.refusal(call.webhook, refused), keep_alive=False)
         metrics.REQUESTS.finished(call.webhook.name, "unknown", "error", refused.code, call.started)
 
     def _reply(self, code: int, body: bytes, keep_alive: bool) -> None:

@@ -23,7 +23,7 @@ from multiprocessing.context import SpawnProcess
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
-from webhook import metrics
+from webhook.serve import metrics
 
 log = logging.getLogger("webhook.workers")
 

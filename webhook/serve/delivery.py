@@ -1,41 +1,18 @@
-"""Enforcement modes: how a verdict is delivered, never what the rules decide (Gatekeeper's vocabulary).
+"""A verdict delivered as an answer, by enforcement mode (:class:`webhook.rules.enforcement.Enforcement`).
 
 - ``deny``: the Status the apiserver itself returns for an invalid object (422 Invalid with every cause);
 - ``warn``: allowed, with every problem as a warning, which kubectl prints as ``Warning: ...``;
 - ``dryrun``: allowed silently; the request log line and the violations metric still record it.
-
-Problems that UPDATE ratcheting let through (the fields were already bad and the update left them as they were) are
-warnings in ``deny`` and ``warn`` mode, so that users learn about them without being blocked.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 
-from webhook import admission
-from webhook.admission import Response
-from webhook.fielderrors import FieldError
-
-# The Kubernetes docs advise warnings of at most 120 characters.
-MAX_WARNING = 120
-UNCHANGED = " (unchanged by this update, so allowed)"
-ELLIPSIS = "..."
-
-
-class Enforcement(enum.StrEnum):
-    DENY = "deny"
-    WARN = "warn"
-    DRYRUN = "dryrun"
-
-
-def warning(error: FieldError, suffix: str = "") -> str:
-    """``field: message`` plus ``suffix``, shortened to fit :data:`MAX_WARNING` (the suffix is always kept)."""
-    room = MAX_WARNING - len(suffix)
-    text = error.text
-    if len(text) > room:
-        text = text[: room - len(ELLIPSIS)] + ELLIPSIS
-    return text + suffix
+from webhook.rules.enforcement import UNCHANGED, Enforcement, warning
+from webhook.rules.fielderrors import FieldError
+from webhook.serve import admission
+from webhook.serve.admission import Response
 
 
 def deliver(mode: Enforcement, errors: Sequence[FieldError], unchanged: Sequence[FieldError] = (), *,

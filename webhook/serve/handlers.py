@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
-from webhook import admission, connectionpool, wording
-from webhook.admission import Request, Response
-from webhook.enforcement import Enforcement, deliver
-from webhook.fielderrors import FieldError
-from webhook.wording import Wording
+from webhook.rules import connectionpool, updates, wording
+from webhook.rules.enforcement import Enforcement
+from webhook.rules.fielderrors import FieldError
+from webhook.rules.wording import Wording
+from webhook.serve import admission
+from webhook.serve.admission import Request, Response
+from webhook.serve.delivery import deliver
 
 # Operations that carry an object to judge; DELETE and CONNECT are always allowed.
 JUDGED = admission.WRITES
@@ -29,21 +31,21 @@ def validate(request: Request, enforcement: Enforcement = Enforcement.DENY,
     if request.operation not in JUDGED:
         return admission.ALLOWED
     obj = request.object
-    if connectionpool.being_deleted(obj):
+    if updates.being_deleted(obj):
         return admission.ALLOWED
     errors = connectionpool.validate(obj, words)
     if not errors:
         return admission.ALLOWED  # the common path: oldObject is never read
     unchanged: list[FieldError] = []
     if request.operation == "UPDATE":
-        errors, unchanged = connectionpool.ratchet(errors, obj, request.old_object())
+        errors, unchanged = updates.ratchet(errors, obj, request.old_object())
     name = connectionpool.object_name(obj) or request.name
     return deliver(enforcement, errors, unchanged, group=connectionpool.GROUP, kind=connectionpool.KIND, name=name)
 
 
 def mutate(request: Request) -> Response:
     """Default what can be defaulted; never deny: judging the object is ``validate``'s job."""
-    if request.operation not in JUDGED or connectionpool.being_deleted(request.object):
+    if request.operation not in JUDGED or updates.being_deleted(request.object):
         return admission.ALLOWED
     defaults = connectionpool.default(request.object)
     return admission.patched(defaults.patch, defaults.warnings)
@@ -52,7 +54,7 @@ def mutate(request: Request) -> Response:
 class Webhook(NamedTuple):
     name: str  # as it appears in metrics and logs
     handler: admission.Handler
-    enforcement: str = ""  # how a validating webhook delivers its verdict; "" for the mutating one
+    enforcement: Enforcement | Literal[""] = ""  # how a validating webhook delivers its verdict; "" for mutating
 
 
 def webhooks(enforcement: Enforcement = Enforcement.DENY, words: Wording = wording.LATEST) -> dict[str, Webhook]:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 import msgspec
 import orjson
 
-from webhook.fielderrors import FieldError
-from webhook.schema import Boolean, Object, String
+from webhook.rules import validator
+from webhook.rules.fielderrors import FieldError
+from webhook.rules.openapi import openapi
+from webhook.rules.schema import Boolean, Integer, Object, String, Walker
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 
@@ -102,7 +104,30 @@ ENVELOPE = Object(
         ),
     }
 )
-_check_envelope = ENVELOPE.compile()
+_validate_envelope = validator.compile(ENVELOPE)
+
+
+def projection(schema: Object) -> Any:
+    """The type msgspec parses a review as: only the declared properties of declared objects (or null), any value
+    at a leaf, judged by the checks afterwards. Anything else there does not parse (see :class:`Reader`)."""
+    return _Projection().node(schema, None)
+
+
+class _Projection(Walker[None, Any]):
+    def string(self, node: String, at: None) -> Any:
+        return Any
+
+    def integer(self, node: Integer, at: None) -> Any:
+        return Any
+
+    def boolean(self, node: Boolean, at: None) -> Any:
+        return Any
+
+    def object(self, node: Object, at: None) -> Any:
+        if not node.properties:
+            return Any
+        fields = {name: self.node(child, None) for name, child in node.properties.items()}
+        return TypedDict("Projection", fields, total=False) | None  # type: ignore[operator]
 
 
 class Reader:
@@ -120,9 +145,9 @@ class Reader:
 
     def __init__(self, object_schema: Object) -> None:
         shape = ENVELOPE.replace_at(("request", "object"), object_schema)
-        self._project = msgspec.json.Decoder(shape.projection()).decode
+        self._project = msgspec.json.Decoder(projection(shape)).decode
         old = Object(properties={"request": Object(properties={"oldObject": object_schema})})
-        self._project_old = msgspec.json.Decoder(old.projection()).decode
+        self._project_old = msgspec.json.Decoder(projection(old)).decode
 
     def parse(self, body: bytes) -> Any:
         try:
@@ -152,7 +177,7 @@ def request_of(review: Any) -> Request:
     if type(review) is not dict:
         raise BadReview("body must be a JSON object (an AdmissionReview)")
     errors: list[FieldError] = []
-    _check_envelope(review, errors)
+    _validate_envelope(review, errors)
     if errors:
         raise BadReview(", ".join(map(str, errors)))
     request = review["request"]
@@ -176,7 +201,7 @@ def request_of(review: Any) -> Request:
 
 def openapi_schema() -> dict[str, Any]:
     """The request body as OpenAPI documents it: ENVELOPE, plus the object that writes must carry."""
-    schema = _null_is_absent(ENVELOPE.openapi())
+    schema = _null_is_absent(openapi(ENVELOPE))
     schema["properties"]["request"].update({
         "if": {"properties": {"operation": {"enum": list(WRITES)}}, "required": ["operation"]},
         "then": {"required": ["object"], "properties": {"object": {"type": "object"}}},

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webhook import kubeyaml
-from webhook.check import STDIN, FileCheck, Found
+from webhook.tools import kubeyaml, yaml11
+from webhook.tools.check import STDIN, FileCheck, Found
 
 _SAFE_PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._/")
 
@@ -43,7 +43,7 @@ class Edit:
 
 def scalar(value: str) -> str:
     """``value`` as a YAML scalar that kubectl reads back as this very string (quoted when YAML 1.1 would not)."""
-    if value and set(value) <= _SAFE_PLAIN and value[0] not in "-." and kubeyaml.resolve_plain(value) == value:
+    if value and set(value) <= _SAFE_PLAIN and value[0] not in "-." and yaml11.resolve_plain(value) == value:
         return value
     return json.dumps(value, ensure_ascii=False)
 

@@ -1,10 +1,10 @@
 """``connectionpool-webhook check``: manifests in, the webhook's verdict on every ConnectionPool in them out.
 
 Files, directories (walked recursively for ``.yaml``, ``.yml`` and ``.json``) and stdin (``-``) are read the way
-kubectl reads them (:mod:`webhook.kubeyaml`); ``List`` objects are flattened as kubectl flattens them (any object with
-``items``); every ConnectionPool is judged by :func:`webhook.report.judge`, the webhook's own defaulting and rules.
-Objects of other kinds, and YAML that is not a Kubernetes object (a values file, a CI workflow), are skipped and
-counted.
+kubectl reads them (:mod:`webhook.tools.kubeyaml`); ``List`` objects are flattened as kubectl flattens them (any
+object with ``items``); every ConnectionPool is judged by :func:`webhook.tools.verdicts.judge`, the webhook's own
+defaulting and rules. Objects of other kinds, and YAML that is not a Kubernetes object (a values file, a CI
+workflow), are skipped and counted.
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from webhook import connectionpool, kubeyaml
-from webhook.report import Problem, Report, Result, judge
-from webhook.wording import Wording
+from webhook.rules import connectionpool
+from webhook.rules.enforcement import Enforcement
+from webhook.rules.wording import Wording
+from webhook.tools import kubeyaml
+from webhook.tools.report.model import Problem, Report, Result
+from webhook.tools.verdicts import judge
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -75,8 +78,8 @@ def read_text(name: str, stdin: TextIO | None = None) -> str:
     return data.decode("utf-8-sig")
 
 
-def check(paths: Sequence[str], wording: Wording, enforcement: str = "deny", *, excludes: Sequence[str] = (),
-          stdin: TextIO | None = None) -> tuple[Report, list[FileCheck]]:
+def check_paths(paths: Sequence[str], wording: Wording, enforcement: Enforcement = Enforcement.DENY, *,
+                excludes: Sequence[str] = (), stdin: TextIO | None = None) -> tuple[Report, list[FileCheck]]:
     """Judge every ConnectionPool in ``paths``; the report, and per file what was found (for ``--fix``)."""
     report = Report("check", wording, enforcement, files=0)
     checked: list[FileCheck] = []

@@ -1,0 +1,98 @@
+"""What ``check`` and ``audit`` found, before any format: a :class:`Result` per object, a :class:`Problem` per input
+that could not be read, and the :class:`Report` of one run with its exit status.
+
+Results come from :func:`webhook.tools.verdicts.judge`; nothing here knows a rule, and the formats (one module each
+beside this one) only render reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.rules.enforcement import Enforcement
+from webhook.rules.wording import Wording
+
+TOOL = "connectionpool-webhook"
+
+# Exit statuses.
+ALL_ALLOWED, DENIED, UNREADABLE = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The verdict on one object. ``file``/``line`` for manifests; ``cause_lines`` the line of each cause's field."""
+
+    kind: str
+    namespace: str | None
+    name: str | None
+    allowed: bool
+    causes: tuple[dict[str, str], ...] = ()
+    patch: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[str, ...] = ()
+    file: str | None = None
+    line: int | None = None
+    cause_lines: tuple[int, ...] = ()
+    # What a webhook in warn mode sends for each cause (enforcement.warning), which kubectl prints as "Warning: ...".
+    warn_texts: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        if self.file is not None:
+            return f"{self.file}:{self.line}" if self.line else self.file
+        return f"{self.namespace}/{self.name}" if self.namespace else str(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Input that could not be read: a YAML error, a missing file, a cluster that cannot be reached."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.file is not None else ""
+        if where and self.line:
+            where += f":{self.line}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+@dataclass(slots=True)
+class Report:
+    """Everything one run found; ``files`` is None for an audit (there are no files)."""
+
+    command: str
+    wording: Wording
+    enforcement: Enforcement = Enforcement.DENY
+    results: list[Result] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: int = 0
+    files: int | None = None
+
+    @property
+    def denied(self) -> list[Result]:
+        return [r for r in self.results if not r.allowed]
+
+    def exit_code(self) -> int:
+        """2 when some input could not be read, else 1 when an object is denied (and enforcement denies), else 0."""
+        if self.problems:
+            return UNREADABLE
+        if self.denied and self.enforcement is Enforcement.DENY:
+            return DENIED
+        return ALL_ALLOWED
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "checked": len(self.results),
+            "allowed": len(self.results) - len(self.denied),
+            "denied": len(self.denied),
+            "skipped": self.skipped,
+            "errors": len(self.problems),
+        }
+        if self.files is not None:
+            out["files"] = self.files
+        out["enforcement"] = self.enforcement
+        out["kubernetesVersion"] = self.wording.version
+        out["exitCode"] = self.exit_code()
+        return out

@@ -1,0 +1,48 @@
+"""The verdict the webhook would give an object, as a report's :class:`~webhook.tools.report.model.Result`: what
+``check`` and ``audit`` both ask of the rules (``connectionpool.admit``: defaulting, then the rules, the code the
+webhook runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from webhook.rules import connectionpool
+from webhook.rules.enforcement import warning
+from webhook.rules.wording import Wording
+from webhook.tools.report.model import Result
+
+
+def judge(obj: dict[str, Any], wording: Wording, *, file: str | None = None, line: int | None = None,
+          locate: Callable[[str], int] | None = None) -> Result:
+    """The webhook's verdict on creating ``obj``: ``connectionpool.admit`` (defaulting, then the rules).
+
+    An object with only ``metadata.generateName`` is judged as the apiserver judges it: defaulting runs before the
+    name exists (so it only warns), the rules run after the apiserver made one up.
+    """
+    admission = connectionpool.admit(obj, wording)
+    errors = admission.errors
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    assert isinstance(metadata, dict)
+    name = metadata.get("name")
+    generate = metadata.get("generateName")
+    if not name and isinstance(generate, str) and generate:
+        named = {**obj, "metadata": {**metadata, "name": generate + "x" * 5}}
+        errors = connectionpool.admit(named, wording).errors
+        name = generate
+    namespace = metadata.get("namespace")
+    causes = tuple({"reason": str(e.type), "field": e.field, "message": e.message} for e in errors)
+    return Result(
+        kind=str(obj.get("kind")),
+        namespace=namespace if isinstance(namespace, str) else None,
+        name=name if isinstance(name, str) else None,
+        allowed=not errors,
+        causes=causes,
+        patch=tuple(admission.patch),
+        warnings=tuple(admission.warnings),
+        file=file,
+        line=line,
+        cause_lines=tuple(locate(e.field) for e in errors) if locate else (),
+        warn_texts=tuple(warning(e) for e in errors),
+    )
