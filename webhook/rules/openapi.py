@@ -1,10 +1,11 @@
-"""The schema as a CRD's ``openAPIV3Schema``: what ``connectionpool-webhook schema`` prints."""
+"""The schema as a CRD's ``openAPIV3Schema``: what ``connectionpool-webhook schema`` prints, CEL rules included as
+``x-kubernetes-validations``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from webhook.rules.schema import Boolean, Integer, Node, Object, String, Walker
+from webhook.rules.schema import Boolean, Integer, Map, Node, Object, String, Walker
 
 
 def openapi(schema: Node) -> dict[str, Any]:
@@ -21,15 +22,17 @@ class _OpenAPI(Walker[None, dict[str, Any]]):
             out["minLength"] = node.min_length or 1
         if node.max_length is not None:
             out["maxLength"] = node.max_length
-        return out
+        if node.pattern is not None:
+            out["pattern"] = node.pattern
+        return self.with_rules(node, out)
 
     def integer(self, node: Integer, at: None) -> dict[str, Any]:
         # No format: the reference declares a plain integer, and `format: int64` would change kube-openapi's
         # wording of a fractional number.
-        return self.typed(node, "integer")
+        return self.with_rules(node, self.typed(node, "integer"))
 
     def boolean(self, node: Boolean, at: None) -> dict[str, Any]:
-        return self.typed(node, "boolean")
+        return self.with_rules(node, self.typed(node, "boolean"))
 
     def object(self, node: Object, at: None) -> dict[str, Any]:
         out = self.typed(node, "object")
@@ -37,6 +40,19 @@ class _OpenAPI(Walker[None, dict[str, Any]]):
         required = [name for name, child in node.properties.items() if child.required]
         if required:
             out["required"] = required
+        return self.with_rules(node, out)
+
+    def map(self, node: Map, at: None) -> dict[str, Any]:
+        out = self.typed(node, "object")
+        out["additionalProperties"] = self.node(node.values, None)
+        if node.preserve_unknown_fields:
+            out["x-kubernetes-preserve-unknown-fields"] = True
+        return self.with_rules(node, out)
+
+    @staticmethod
+    def with_rules(node: Node, out: dict[str, Any]) -> dict[str, Any]:
+        if node.rules:
+            out["x-kubernetes-validations"] = [{"message": rule.message, "rule": rule.rule} for rule in node.rules]
         return out
 
     @staticmethod

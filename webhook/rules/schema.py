@@ -15,6 +15,10 @@ What every output honours, as the apiserver does:
 - a value of the wrong type gets one type error and no further checks below it.
 - unknown fields are not errors (the apiserver prunes them).
 - within an object, the errors of its properties come first, then its missing required properties.
+
+CEL rules (a CRD's ``x-kubernetes-validations``) are data too: a :class:`Rule` of a known kind on a node, with the
+rule's text and message as the CRD declares them. :mod:`webhook.rules.transitions` evaluates them as the apiserver's
+CEL validator does, the policy export writes them as admission-policy CEL, and the OpenAPI export prints them.
 """
 
 from __future__ import annotations
@@ -25,13 +29,59 @@ from typing import Generic, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
+class Immutable:
+    """``self == oldSelf``: once set, the value may not change. The apiserver evaluates it on UPDATE only, and only
+    where the field is set in both objects, so setting or removing it passes (``strict`` counts those as changes
+    too, as the integrity rules do, except setting it to the value at ``default_from`` that defaulting gives it)."""
+
+    message: str
+    strict: bool = False
+    default_from: tuple[str, ...] = ()
+
+    @property
+    def rule(self) -> str:
+        return "self == oldSelf"
+
+
+@dataclass(frozen=True, slots=True)
+class CreationOnly:
+    """``has(oldSelf.f) == has(self.f)`` on an object: its field ``f`` can only be set (or left unset) at creation."""
+
+    field: str
+    message: str
+
+    @property
+    def rule(self) -> str:
+        return f"has(oldSelf.{self.field}) == has(self.{self.field})"
+
+
+@dataclass(frozen=True, slots=True)
+class ImmutableOnceSet:
+    """A rule on an object about its string field ``f``: empty (or absent) before and after, or set before and the
+    same after. aiven-operator's spec-level ``username`` rule, which also catches setting and removing the field."""
+
+    field: str
+    message: str
+
+    @property
+    def rule(self) -> str:
+        f = self.field
+        return (f"((!has(oldSelf.{f}) || size(oldSelf.{f}) == 0) && (!has(self.{f}) || size(self.{f}) == 0)) || "
+                f"(has(oldSelf.{f}) && size(oldSelf.{f}) > 0 && has(self.{f}) && self.{f} == oldSelf.{f})")
+
+
+Rule = Immutable | CreationOnly | ImmutableOnceSet
+
+
+@dataclass(frozen=True, slots=True)
 class _Node:
-    """What every field has: whether it must be there, and words for the docs."""
+    """What every field has: whether it must be there, its CEL rules, and words for the docs."""
 
     description: str = ""
     required: bool = False
     # What Kubernetes adds after "Required value", where it says more.
     required_detail: str = ""
+    rules: tuple[Rule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +91,8 @@ class String(_Node):
     min_length: int | None = None
     max_length: int | None = None
     enum: tuple[str, ...] = ()
+    # A Go (RE2) regular expression the value must match somewhere, as kube-openapi's `pattern` is applied.
+    pattern: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +110,35 @@ class Object(_Node):
     properties: dict[str, Node] = field(default_factory=dict)
 
     def replace_at(self, path: Sequence[str], node: Node) -> Object:
-        """This schema with the property at ``path`` (names from here down) replaced by ``node``."""
+        """This schema with the property at ``path`` (names from here down) replaced by (or set to) ``node``."""
         head, *rest = path
-        child = self.properties[head]
         if rest:
+            child = self.properties[head]
             if not isinstance(child, Object):
                 raise TypeError(f"{head} is not an object")
             node = child.replace_at(rest, node)
         return replace(self, properties={**self.properties, head: node})
 
+    def node_at(self, path: Sequence[str]) -> Node:
+        """The node at ``path`` (property names from here down; ``()`` is this object)."""
+        node: Node = self
+        for name in path:
+            if not isinstance(node, Object):
+                raise TypeError(f"{name} is not in an object")
+            node = node.properties[name]
+        return node
 
-Node = String | Integer | Boolean | Object
+
+@dataclass(frozen=True, slots=True)
+class Map(_Node):
+    """An object whose every member is a ``values`` (``additionalProperties``), e.g. a Secret's labels."""
+
+    values: Node = field(default_factory=String)
+    # x-kubernetes-preserve-unknown-fields: the apiserver keeps members the schema does not name (all of them, here).
+    preserve_unknown_fields: bool = False
+
+
+Node = String | Integer | Boolean | Object | Map
 
 At = TypeVar("At")
 Out = TypeVar("Out")
@@ -85,6 +155,8 @@ class Walker(Generic[At, Out]):
             return self.integer(node, at)
         if isinstance(node, Boolean):
             return self.boolean(node, at)
+        if isinstance(node, Map):
+            return self.map(node, at)
         return self.object(node, at)
 
     def string(self, node: String, at: At) -> Out:
@@ -97,4 +169,7 @@ class Walker(Generic[At, Out]):
         raise NotImplementedError
 
     def object(self, node: Object, at: At) -> Out:
+        raise NotImplementedError
+
+    def map(self, node: Map, at: At) -> Out:
         raise NotImplementedError

@@ -37,14 +37,14 @@ def _value_at(obj: Any, field: str) -> Any:
     return value
 
 
-def _same(a: Any, b: Any) -> bool:
+def same(a: Any, b: Any) -> bool:
     """JSON equality as Go's DeepEqual sees decoded values: 1, 1.0 and true are three different values."""
     if type(a) is not type(b):
         return False
     if type(a) is dict:
-        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+        return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
     if type(a) is list:
-        return len(a) == len(b) and all(map(_same, a, b))
+        return len(a) == len(b) and all(map(same, a, b))
     return bool(a == b)
 
 
@@ -66,6 +66,6 @@ def ratchet(errors: list[FieldError], obj: Any, old: Any) -> Ratcheted:
     unchanged: list[FieldError] = []
     for error in errors:
         before, after = _value_at(old, error.field), _value_at(obj, error.field)
-        same = before is after if _MISSING in (before, after) else _same(before, after)
-        (unchanged if same else denying).append(error)
+        unchanged_value = before is after if _MISSING in (before, after) else same(before, after)
+        (unchanged if unchanged_value else denying).append(error)
     return Ratcheted(denying, unchanged)

@@ -18,7 +18,7 @@ import orjson
 from webhook.rules import validator
 from webhook.rules.fielderrors import FieldError
 from webhook.rules.openapi import openapi
-from webhook.rules.schema import Boolean, Integer, Object, String, Walker
+from webhook.rules.schema import Boolean, Integer, Map, Object, String, Walker
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 
@@ -121,6 +121,9 @@ class _Projection(Walker[None, Any]):
         return Any
 
     def boolean(self, node: Boolean, at: None) -> Any:
+        return Any
+
+    def map(self, node: Map, at: None) -> Any:
         return Any
 
     def object(self, node: Object, at: None) -> Any:

@@ -27,8 +27,21 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from webhook.rules import fielderrors as fe
-from webhook.rules import wording
-from webhook.rules.schema import Boolean, Integer, Node, Object, String, Walker
+from webhook.rules import transitions, wording
+from webhook.rules.fielderrors import ErrorType
+from webhook.rules.schema import (
+    Boolean,
+    CreationOnly,
+    Immutable,
+    ImmutableOnceSet,
+    Integer,
+    Map,
+    Node,
+    Object,
+    Rule,
+    String,
+    Walker,
+)
 from webhook.rules.wording import Wording
 
 # What `connectionpool.default()` does, as data: copy SOURCE into TARGET when TARGET is absent.
@@ -167,6 +180,15 @@ class Validation:
     parent_new: str  # CEL for the parent object (a map, or null when the parent is absent or not an object)
     parent_old: str
     name: str
+    # Whether an UPDATE that leaves the field as it was is let through (ratcheted()); a CEL rule compares the two
+    # objects itself, and a map's members are ratcheted one by one in the check.
+    ratchets: bool = True
+    # The reason of the webhook's cause: type, required, enum and size errors keep the CEL rules from running.
+    reason: ErrorType = ErrorType.INVALID
+
+    @property
+    def blocking(self) -> bool:
+        return self.reason in wording.BLOCKING
 
 
 @dataclass(frozen=True)
@@ -192,6 +214,27 @@ class _Scope:
         return _member(self.new, self.name)
 
 
+def _sized(value: str) -> str:
+    """CEL: ``size()`` takes the value (a string, map or list)."""
+    return f"(type({value}) == string || type({value}) == map || type({value}) == list)"
+
+
+def _is_type(value: str, json_type: str) -> str:
+    """CEL: ``value`` has the JSON type a schema node declares (string, boolean, integer)."""
+    if json_type == "integer":
+        return f"type({value}) == int"
+    return f"type({value}) == {'bool' if json_type == 'boolean' else json_type}"
+
+
+def _path_present(path: tuple[str, ...]) -> str:
+    """CEL: ``object`` has a non-null value at ``path``, through maps."""
+    checks, parent = [], "object"
+    for name in path:
+        checks.append(f"type({parent}) == map && {_has(parent, name)}")
+        parent = _member(parent, name)
+    return " && ".join([*checks, f"{parent} != null"])
+
+
 def _present(parent: str, name: str, root: bool = False) -> str:
     value = _member(parent, name)
     guard = "" if root else f"{parent} != null && "
@@ -200,6 +243,11 @@ def _present(parent: str, name: str, root: bool = False) -> str:
 
 def _variable(path: tuple[str, ...], old: bool = False) -> str:
     return ("old_" if old else "") + "_".join(path)
+
+
+# An UPDATE whose stored object has a spec to compare with (ruleset.RuleSet.validate_update judges one without it
+# like a CREATE).
+_COMPARABLE = f"variables.{_variable(('spec',), True)} != null"
 
 
 class Compiled(NamedTuple):
@@ -213,7 +261,12 @@ def compile(schema: Object, words: Wording = wording.LATEST) -> Compiled:
     """Every check of ``schema`` in CEL, worded as ``words`` says. Any schema of webhook.rules.schema's nodes: the
     tests also export small ones, for the nodes and limits ConnectionPool lacks."""
     compiler = _Compiler(words)
-    compiler.properties(schema, _Scope("object", "variables.old", (), True))
+    root = _Scope("object", "variables.old", (), True)
+    compiler.properties(schema, root)
+    # The CEL rules come after the schema's checks, as in the apiserver. Where a schema error keeps the apiserver
+    # from running them, a policy still does (its validations cannot see each other): with Deny it reports the
+    # first failure, the schema's; with Warn the rules' failures come as warnings too.
+    compiler.rules_of(schema, root)
     return Compiled(compiler.validations, compiler.variables)
 
 
@@ -244,6 +297,11 @@ class _Compiler(Walker[_Scope, None]):
         if node.min_length is not None:
             self.length(at, f"{passed} && size({value}) < {node.min_length}", template=wording.TOO_SHORT,
                         limit=node.min_length)
+            passed += f" && size({value}) >= {node.min_length}"
+        if node.pattern is not None:
+            self.add(at, wording.PATTERN.message, f"{passed} && !{value}.matches({lit(node.pattern)})",
+                     fallback=f"Invalid value: should match '{node.pattern}'", reason=ErrorType.INVALID,
+                     static={"pattern": node.pattern}, value=_shown(value))
 
     def integer(self, node: Integer, at: _Scope) -> None:
         integer = _integer(at.value, self.words.rounding_integers)
@@ -266,6 +324,69 @@ class _Compiler(Walker[_Scope, None]):
         self.properties(node, _Scope(f"variables.{_variable(at.path)}", f"variables.{_variable(at.path, True)}",
                                      at.path))
 
+    def map(self, node: Map, at: _Scope) -> None:
+        present, value = self.present(node, at), at.value
+        self.type_error(at, f"{present} && type({value}) != map", "object")
+        if not isinstance(node.values, String | Integer | Boolean):
+            raise TypeError(f"{at.field}: the export checks maps of scalars only")
+        expected = transitions.json_type(node.values)
+        member = f"{value}[k]"
+        old = _member(at.old, at.name)
+        # A bad member left as it was by an UPDATE is let through, member by member, as the webhook ratchets.
+        unchanged = (f"(variables.old != null && {_present(at.old, at.name)} && type({old}) == map && k in {old} && "
+                     f"type({old}[k]) == type({member}) && {old}[k] == {member})")
+        bad = f"{member} != null && !({_is_type(member, expected)}) && !{unchanged}"
+        key = f"{value}.filter(k, {bad})[0]"
+        found = f"{lit(chr(34))} + {_json_type(f'{value}[{key}]')} + {lit(chr(34))}"
+        field = f"{lit(at.field + '.')} + {key}"
+        message = (f"{field} + {lit(': Invalid value: ')} + {found} + {lit(': ')} + {field} + "
+                   f"{lit(f' in body must be of type {expected}: ')} + {found}")
+        self.validations.append(Validation(
+            f"{present} && type({value}) == map && {value}.exists(k, {bad})", message,
+            f"{at.field}: Invalid value: a member is not of type {expected}", at.new, at.old, at.name, ratchets=False,
+            reason=self.words.type_reason))
+
+    def rules_of(self, node: Object, scope: _Scope) -> None:
+        """The CEL rules of ``node``'s properties (the node's own rules, then its properties in name order, as
+        :mod:`webhook.rules.transitions` runs them)."""
+        for name in sorted(node.properties):
+            child = node.properties[name]
+            at = _Scope(scope.new, scope.old, (*scope.path, name), scope.root)
+            for rule in child.rules:
+                self.rule(rule, child, at)
+            if isinstance(child, Object) and child.properties:
+                self.rules_of(child, _Scope(f"variables.{_variable(at.path)}",
+                                            f"variables.{_variable(at.path, True)}", at.path))
+
+    def rule(self, rule: Rule, node: Node, at: _Scope) -> None:
+        new, old = at.value, _member(at.old, at.name)
+        present_new, present_old = _present(at.new, at.name, at.root), _present(at.old, at.name)
+        same = f"type({new}) == type({old}) && {new} == {old}"
+        if isinstance(rule, Immutable):
+            if rule.strict and rule.default_from:  # set where it was absent: a change, unless to the default
+                source = ".".join(("object", *rule.default_from))
+                default = f"type({new}) == string && {_path_present(rule.default_from)} && {new} == {source}"
+                violation = f"{_COMPARABLE} && {present_new} && ({present_old} ? !({same}) : !({default}))"
+            elif rule.strict:
+                violation = f"{_COMPARABLE} && {present_new} && (!({present_old}) || !({same}))"
+            else:
+                violation = f"{present_new} && {present_old} && !({same})"
+        else:
+            maps = f"{present_new} && {present_old} && type({new}) == map && type({old}) == map"
+            if isinstance(rule, CreationOnly):
+                violation = f"{maps} && ({_present(new, rule.field)}) != ({_present(old, rule.field)})"
+            else:
+                assert isinstance(rule, ImmutableOnceSet)
+                f_new, f_old = _member(new, rule.field), _member(old, rule.field)
+                set_new = f"({_present(new, rule.field)} && !({_sized(f_new)} && size({f_new}) == 0))"
+                set_old = f"({_present(old, rule.field)} && !({_sized(f_old)} && size({f_old}) == 0))"
+                same_field = f"type({f_new}) == type({f_old}) && {f_new} == {f_old}"
+                violation = (f"{maps} && !((!{set_old} && !{set_new}) || ({set_old} && {set_new} && "
+                             f"{same_field}))")
+        text = wording.RULE.message.format(type=fe.go_quote(transitions.json_type(node)), message=rule.message)
+        self.validations.append(Validation(violation, lit(f"{at.field}: {text}"), f"{at.field}: {text}", at.new,
+                                           at.old, at.name, ratchets=False))
+
     def properties(self, node: Object, scope: _Scope) -> None:
         """An object's properties in order, then its required list: the order kube-openapi reports them in."""
         for name, child in node.properties.items():
@@ -281,11 +402,12 @@ class _Compiler(Walker[_Scope, None]):
             present += f" && {at.value} != ''"
         return present
 
-    def add(self, at: _Scope, template: str, violation: str, *, fallback: str,
+    def add(self, at: _Scope, template: str, violation: str, *, fallback: str, reason: ErrorType,
             static: dict[str, str] | None = None, **dynamic: str) -> None:
         field = at.field
         message = _render("{field}: " + template, {"field": field, **(static or {})}, dynamic)
-        self.validations.append(Validation(violation, message, f"{field}: {fallback}", at.new, at.old, at.name))
+        self.validations.append(Validation(violation, message, f"{field}: {fallback}", at.new, at.old, at.name,
+                                           reason=reason))
 
     def required(self, node: Node, at: _Scope) -> None:
         present = _present(at.new, at.name, at.root)
@@ -294,22 +416,23 @@ class _Compiler(Walker[_Scope, None]):
             missing = f"(!({present}) || {at.value} == '')"
         guard = "" if at.root else f"{at.new} != null && "
         text = fe.required(at.field, node.required_detail).message
-        self.add(at, text, f"{guard}{missing}", fallback=text)
+        self.add(at, text, f"{guard}{missing}", fallback=text, reason=ErrorType.REQUIRED)
 
     def type_error(self, at: _Scope, violation: str, expected: str) -> None:
         found = f"{lit(chr(34))} + {_json_type(at.value)} + {lit(chr(34))}"
         self.add(at, wording.TYPE.message, violation, fallback=f"Invalid value: must be of type {expected}",
-                 static={"expected": expected}, found=found)
+                 reason=self.words.type_reason, static={"expected": expected}, found=found)
 
     def not_supported(self, at: _Scope, violation: str, enum: tuple[str, ...]) -> None:
         supported = fe.supported_values(enum)
         self.add(at, wording.NOT_SUPPORTED.message, violation, fallback=f"Unsupported value: {supported}",
-                 static={"supported": supported}, value=_shown(at.value, self.words.composite_values == "json"))
+                 reason=ErrorType.NOT_SUPPORTED, static={"supported": supported},
+                 value=_shown(at.value, self.words.composite_values == "json"))
 
     def length(self, at: _Scope, violation: str, *, template: wording.Template, limit: int) -> None:
         unit = "byte" if limit == 1 else "bytes"
         fallback = template.message.replace("{value}", "(value)").format(field=at.field, limit=limit, unit=unit)
-        self.add(at, template.message, violation, fallback=fallback,
+        self.add(at, template.message, violation, fallback=fallback, reason=template.reason,
                  static={"limit": str(limit), "unit": unit}, value=_shown(at.value))
 
 
@@ -325,7 +448,6 @@ def ratcheted(check: Validation) -> str:
     new, old = _member(check.parent_new, check.name), _member(check.parent_old, check.name)
     return (f"variables.old != null && ((!({new_present}) && !({old_present})) || "
             f"({new_present} && {old_present} && type({new}) == type({old}) && {new} == {old}))")
-
 
 
 # ---------------------------------------------------------------------------------------------------------------
