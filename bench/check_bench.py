@@ -5,7 +5,7 @@ invalid in a different way each, plus other kinds that are skipped) into one mul
 document, then times
 
 - ``check`` in-process on the big file (best of ``--rounds``): documents per second;
-- the same under cProfile, split into reading YAML the way kubectl does (kubeyaml), the rules (connectionpool.admit)
+- the same under cProfile, split into reading YAML the way kubectl does (kubeyaml), the rules (ruleset.admit)
   and the rest (walking, reporting);
 - the real command line on the directory of small files, start-up included.
 

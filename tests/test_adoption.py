@@ -19,7 +19,7 @@ import pytest
 from tests.chart_render import render
 from tests.policy_eval import run as cel
 from tests.support import Client, ServerProcess, apply_patch, pool, reference, review
-from webhook.rules import connectionpool, updates
+from webhook.rules import ruleset, updates
 from webhook.rules.enforcement import MAX_WARNING
 from webhook.serve import handlers
 
@@ -112,7 +112,7 @@ def test_a_field_absent_in_both_is_ratcheted(client: Client) -> None:
 @pytest.mark.parametrize(("old", "new"), [(1, 1.0), (True, 1), ("1", 1), ({"a": 1}, {"a": 1.0}), ([1], [True])])
 def test_values_are_equal_only_with_the_same_json_type(old: Any, new: Any) -> None:
     # Go's DeepEqual on decoded JSON: 1 and 1.0 are an int64 and a float64. Both values are bad as a poolMode.
-    errors = connectionpool.validate(pool(poolMode=new))
+    errors = ruleset.validate(pool(poolMode=new))
     assert updates.ratchet(errors, pool(poolMode=old), pool(poolMode=new)).unchanged == []
     same = updates.ratchet(errors, pool(poolMode=copy.deepcopy(new)), pool(poolMode=new))
     assert same.denying == [] and same.unchanged == errors
@@ -125,13 +125,13 @@ def test_null_and_absent_are_the_same_value(client: Client) -> None:
 
 
 def test_an_update_without_an_old_object_is_judged_like_a_create() -> None:
-    errors = connectionpool.validate(pool(username=None))
+    errors = ruleset.validate(pool(username=None))
     assert updates.ratchet(errors, pool(username=None), None).denying == errors
 
 
-def test_valid_updates_are_answered_without_reading_the_old_object(client: Client) -> None:
-    # An oldObject the projection cannot read would be read in full, and a broken one refused: a valid object's
-    # UPDATE never looks at it. (A bad new object does, and still gets an answer.)
+def test_an_old_object_without_a_spec_to_compare_with_is_judged_like_a_create(client: Client) -> None:
+    # The immutability rules read every UPDATE's oldObject; one whose spec is not an object (the apiserver never
+    # sends one) has nothing to keep, and one the projection cannot read is read in full: both get an answer.
     body = update(pool(), pool())
     body["request"]["oldObject"] = {"spec": "x" * 10}
     assert answer(client, "/validate", body) == {"uid": body["request"]["uid"], "allowed": True}

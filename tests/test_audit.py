@@ -12,7 +12,7 @@ import pytest
 
 from tests.fake_apiserver import PREFIX, FakeApiserver, stored
 from tests.support import cli, free_port, make_certs
-from webhook.rules import connectionpool
+from webhook.rules import ruleset
 
 
 def objects() -> list[dict[str, Any]]:
@@ -68,16 +68,17 @@ def test_all_namespaces_page_by_page(apiserver: FakeApiserver, kubeconfig: Path)
                       "long-project": {"FieldValueTooLong", "FieldValueRequired"}}
     # The verdict is admit's: causes and patch, for every object.
     for obj, result in zip(objects(), report["results"], strict=True):
-        admission = connectionpool.admit(obj)
+        admission = ruleset.admit(obj)
         assert result["causes"] == _causes(obj)
         assert result["patch"] == list(admission.patch)
     assert report["summary"] == {"checked": 7, "allowed": 4, "denied": 3, "skipped": 0, "errors": 0,
                                  "enforcement": "deny", "kubernetesVersion": report["summary"]["kubernetesVersion"],
+                                 "operatorVersion": "v0.8.0",
                                  "exitCode": 1}
 
 
 def _causes(obj: dict[str, Any]) -> list[dict[str, str]]:
-    return [{"reason": str(e.type), "field": e.field, "message": e.message} for e in connectionpool.admit(obj).errors]
+    return [{"reason": str(e.type), "field": e.field, "message": e.message} for e in ruleset.admit(obj).errors]
 
 
 def test_one_namespace_and_the_context_namespace(apiserver: FakeApiserver, kubeconfig: Path) -> None:

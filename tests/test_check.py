@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from tests.support import ROOT, cli, cli_in_process, command, pool
-from webhook.rules import connectionpool, wording
+from webhook.rules import ruleset, wording
 from webhook.tools import check, kubeyaml
 from webhook.tools.report.json import result_json
 from webhook.tools.report.model import Report
@@ -66,8 +66,8 @@ SCALAR_VERDICTS = [
 
 def judged(text: str) -> list[dict[str, Any]]:
     """The JSON results of checking ``text``, in-process (the command line is exercised by the tests below)."""
-    report = Report("check", wording.LATEST)
-    check.check_text(text, "pool.yaml", wording.LATEST, report)
+    report = Report("check", ruleset.ruleset())
+    check.check_text(text, "pool.yaml", ruleset.ruleset(), report)
     assert not report.problems, report.problems
     return [result_json(r) for r in report.results]
 
@@ -98,7 +98,7 @@ def test_required_strings(field: str, value: str, reason: str | None) -> None:
 
 
 def test_the_verdict_is_admit_s_for_every_object() -> None:
-    """check takes its verdict from connectionpool.admit, the webhook's defaulting and rules: same causes, same
+    """check takes its verdict from ruleset.admit, the webhook's defaulting and rules: same causes, same
     patch, for good and bad objects alike."""
     objects = [
         pool(), pool(poolMode="bogus", poolSize="x"), pool(project="p" * 64), pool(databaseName=None),
@@ -106,11 +106,12 @@ def test_the_verdict_is_admit_s_for_every_object() -> None:
         {"apiVersion": "aiven.io/v1alpha1", "kind": "ConnectionPool", "metadata": {}, "spec": []},
     ]
     for words in (wording.OLDEST, wording.LATEST):
-        report = Report("check", words)
-        check.check_text("\n".join(json.dumps(o) for o in objects), "objects.json", words, report)
+        report = Report("check", ruleset.ruleset(words=words))
+        check.check_text("\n".join(json.dumps(o) for o in objects), "objects.json", ruleset.ruleset(words=words),
+                         report)
         assert len(report.results) == len(objects)
         for obj, result in zip(objects, report.results, strict=True):
-            admission = connectionpool.admit(obj, words)
+            admission = ruleset.admit(obj, words)
             assert [c["message"] for c in result.causes] == [e.message for e in admission.errors]
             assert [c["reason"] for c in result.causes] == [str(e.type) for e in admission.errors]
             assert list(result.patch) == list(admission.patch)
@@ -172,7 +173,8 @@ def test_lists_directories_and_stdin(tmp_path: Path) -> None:
     starts = [i + 1 for i, line in enumerate(json.dumps(listed, indent=2).splitlines()) if line == "    {"]
     assert [(r["name"], r["line"]) for r in denied] == [("in-list", starts[1])]
     assert report["summary"] == {"checked": 3, "allowed": 2, "denied": 1, "skipped": 2, "errors": 0, "files": 3,
-                                 "enforcement": "deny", "kubernetesVersion": wording.LATEST.version, "exitCode": 1}
+                                 "enforcement": "deny", "kubernetesVersion": wording.LATEST.version,
+                                 "operatorVersion": "v0.8.0", "exitCode": 1}
 
     yaml_list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: aiven.io/v1alpha1\n  kind: ConnectionPool\n" \
                 "  metadata: {name: from-stdin}\n  spec: {databaseName: d, project: p, serviceName: s}\n"

@@ -2,7 +2,7 @@
 
 What this proves: for thousands of generated ConnectionPool-shaped objects (wrong types at every field, strings
 around every length limit in multi-byte characters, lone surrogates, int64 boundaries and far beyond, floats that
-look like integers, nulls, unknown fields), ``webhook.rules.connectionpool.validate`` never raises and reports exactly
+look like integers, nulls, unknown fields), ``webhook.rules.ruleset.validate`` never raises and reports exactly
 the fields that a hand-written JSON Schema of the API reference (tests/data/connectionpool.schema.json, checked by
 the ``jsonschema`` library) rejects, one cause per field; and ``default`` only ever adds the one absent path it
 owns, with a patch that applies, and is idempotent.
@@ -32,7 +32,7 @@ from tests.fuzzing import (
     near_integer,
     oracle_fields,
 )
-from webhook.rules import connectionpool
+from webhook.rules import connectionpool, ruleset
 
 VALID = {
     "apiVersion": API_VERSION,
@@ -80,20 +80,20 @@ def test_oracle_encodes_apiserver_semantics(obj: Any, fields: set[str]) -> None:
 @fuzz(1000)
 @given(obj=connection_pools())
 def test_rules_agree_with_oracle(obj: dict[str, Any]) -> None:
-    check_verdict(obj, [e.field for e in connectionpool.validate(obj)])
+    check_verdict(obj, [e.field for e in ruleset.validate(obj)])
 
 
 @fuzz(300)
 @given(obj=json_values(20))
 def test_rules_agree_with_oracle_on_any_json_value(obj: Any) -> None:
-    check_verdict(obj, [e.field for e in connectionpool.validate(obj)])
+    check_verdict(obj, [e.field for e in ruleset.validate(obj)])
 
 
 @fuzz(300)
 @given(value=st.one_of(st.floats(), st.sampled_from([math.inf, -math.inf, math.nan])))
 def test_rules_take_only_near_whole_floats_within_2_53_as_integers(value: float) -> None:
     # kube-openapi's IsFloat64AJSONInteger; NaN and Infinity never arrive as JSON, but must not trip the rules.
-    errors = connectionpool.validate(_with("/spec/poolSize", value))
+    errors = ruleset.validate(_with("/spec/poolSize", value))
     assert [e.field for e in errors] == ([] if near_integer(value) else ["spec.poolSize"])
 
 
@@ -102,7 +102,7 @@ def test_integer_beyond_float_range_is_a_type_error(size: int) -> None:
     # Never a valid poolSize, and judging it must not crash the rules: float(10**309) raises OverflowError.
     # The HTTP path cannot produce such an int today (the JSON decoder refuses it), but validate() is the one
     # rules function every entry point shares, and Python callers (YAML, a CLI) can hand it any int.
-    errors = connectionpool.validate(_with("/spec/poolSize", size))
+    errors = ruleset.validate(_with("/spec/poolSize", size))
     assert [(e.field, e.type) for e in errors] == [("spec.poolSize", "FieldValueTypeInvalid")]
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.fuzzing import connection_pools, fuzz, json_values
 from tests.support import pool
 from tests.wording_oracle import VERSIONS, Cause, check_causes, expected_causes, go_float, go_sharp_v
-from webhook.rules import connectionpool, wording
+from webhook.rules import ruleset, wording
 
 
 @pytest.mark.parametrize(("value", "printed"), [
@@ -69,7 +69,7 @@ def test_oracle_words_each_kind_of_cause() -> None:
 
 
 def causes_of(obj: Any, version: str) -> list[tuple[str, str, str]]:
-    return [(e.field, str(e.type), e.message) for e in connectionpool.validate(obj, wording.for_version(version))]
+    return [(e.field, str(e.type), e.message) for e in ruleset.validate(obj, wording.for_version(version))]
 
 
 @pytest.mark.parametrize("version", VERSIONS)

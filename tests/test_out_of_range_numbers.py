@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.support import Client, pool, review
-from webhook.rules import connectionpool
+from webhook.rules import ruleset
 
 INT64_MAX = 9223372036854775807
 INT64_MIN = -9223372036854775808
@@ -21,7 +21,7 @@ WITHIN = [INT64_MAX, INT64_MIN, 0]
 
 
 def causes(obj: object) -> list[tuple[str, str, str]]:
-    return [(e.field, str(e.cause["reason"]), e.message) for e in connectionpool.validate(obj)]
+    return [(e.field, str(e.cause["reason"]), e.message) for e in ruleset.validate(obj)]
 
 
 def type_error(field: str, expected: str, found: str) -> tuple[str, str, str]:

@@ -2,7 +2,7 @@
 
 The cases are the rules' own fuzzing strategies (tests/fuzzing.py), decoded as the apiserver decodes a request body.
 For each Kubernetes version whose wording or integer rule differs, every generated object must fail exactly the
-validations the webhook (``connectionpool.validate``, ``ratchet``, ``being_deleted``) reports, in the same order and,
+validations the webhook (``ruleset.validate``, ``ratchet``, ``being_deleted``) reports, in the same order and,
 where CEL can print the bad value as Go does, with the same text; defaulting must produce the webhook's patch.
 """
 
@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from tests.fuzzing import connection_pools, fuzz, json_values, mostly, names, sized_text
 from tests.policy_eval import Undecodable, apiserver_decoded, evaluate, patch, without_nul
 from tests.support import ROOT, command, pool, reference
-from webhook.rules import connectionpool, validator, wording
+from webhook.rules import connectionpool, ruleset, transitions, validator, wording
 from webhook.rules import updates as update_rules
 from webhook.rules.fielderrors import FieldError
 from webhook.rules.schema import Boolean, Integer, Node, Object, String
@@ -82,10 +82,17 @@ def webhook_errors(obj: Any, words: wording.Wording, minor: tuple[int, int], old
     """What the webhook denies for (with the chart's matchConditions, which skip deletions and spec-less changes)."""
     if update_rules.being_deleted(obj):
         return []
-    errors = connectionpool.validate(obj, words)
     if operation == "UPDATE":
-        errors = update_rules.ratchet(errors, obj, old).denying
-    return errors
+        return ruleset.ruleset(words=words).validate_update(obj, old).denying
+    return ruleset.validate(obj, words)
+
+
+def rules_run(obj: Any, old: Any, words: wording.Wording) -> list[FieldError]:
+    """The failures of the CEL rules that a policy reports where the webhook (as the apiserver) ran none, because a
+    schema error blocked them: a policy's validations cannot see each other."""
+    rules = ruleset.ruleset(words=words)
+    comparable = isinstance(old, dict) and isinstance(old.get("spec"), dict)
+    return transitions.errors(rules.rules, obj, old, words) if comparable else []
 
 
 def _shows_exactly(value: Any) -> bool:
@@ -97,10 +104,18 @@ def _shows_exactly(value: Any) -> bool:
     return True
 
 
+def policy_errors(obj: Any, words: wording.Wording, minor: tuple[int, int], old: Any = None,
+                  operation: str = "CREATE") -> list[FieldError]:
+    """What the policy fails: the webhook's errors, and where a schema error blocked the CEL rules, theirs too."""
+    expected = webhook_errors(obj, words, minor, old, operation)
+    if operation == "UPDATE" and any(e.type in wording.BLOCKING for e in expected):
+        expected = [*expected, *rules_run(obj, old, words)]
+    return expected
+
+
 def check_same(obj: Any, version: str, old: Any = None, operation: str = "CREATE") -> None:
     spec, _, words = SPECS[version]
-    minor = wording.parse_version(version)
-    same_verdicts(obj, spec, webhook_errors(obj, words, minor, old, operation), old, operation)
+    same_verdicts(obj, spec, policy_errors(obj, words, wording.parse_version(version), old, operation), old, operation)
 
 
 def same_verdicts(obj: Any, spec: dict[str, Any], expected: list[FieldError], old: Any = None,
@@ -286,7 +301,7 @@ def test_near_integer_floats_follow_go_openapi(value: float, until_1_34: bool, f
                               (VERSIONS[-1], from_1_35)):
         assert swag_integer(value, wording.parse_version(version)) is accepted
         assert (messages(pool(poolSize=value), version) == []) is accepted, version
-        assert (connectionpool.validate(pool(poolSize=value), wording.for_version(version)) == []) is accepted
+        assert (ruleset.validate(pool(poolSize=value), wording.for_version(version)) == []) is accepted
 
 
 @pytest.mark.parametrize(("value", "found"), [("10", "string"), (True, "boolean"), ([1], "array"), ({}, "object")])
@@ -319,7 +334,7 @@ def test_unsupported_values_are_quoted_like_go(mode: str, shown: str) -> None:
 def test_every_problem_is_a_failing_validation_in_the_webhooks_order() -> None:
     obj = pool(project="p" * 70, poolMode="bogus", poolSize="10")
     del obj["spec"]["username"]
-    assert messages(obj) == [e.text for e in connectionpool.validate(obj)]
+    assert messages(obj) == [e.text for e in ruleset.validate(obj)]
     assert len(messages(obj)) == 4
 
 
@@ -355,9 +370,11 @@ def test_ratcheting() -> None:
     old = pool(project="p" * 70)
     # Another field changes: the old error stays, and does not deny.
     assert evaluate(pool(project="p" * 70, poolSize=3), spec, old=old, operation="UPDATE").failures == []
-    # The bad field changes to another bad value, or a good field turns bad: denied.
+    # The bad field changes to another bad value, or a good field turns bad: denied. (project is an identity field:
+    # its change breaks the immutability rule too, which the policy runs where the apiserver's TooLong blocks it.)
     assert evaluate(pool(project="p" * 71), spec, old=old, operation="UPDATE").failures == [
-        "spec.project: Too long: may not be more than 63 bytes"]
+        "spec.project: Too long: may not be more than 63 bytes",
+        'spec.project: Invalid value: "string": Value is immutable']
     assert evaluate(pool(project="p" * 70, poolMode="bogus"), spec, old=old, operation="UPDATE").failures == [
         'spec.poolMode: Unsupported value: "bogus": supported values: "session", "transaction", "statement"']
     # Absent in both (an object stored before username became optional): not reported on UPDATE, only on CREATE.
@@ -648,7 +665,7 @@ def test_updates_are_ratcheted_like_the_webhook_field_by_field() -> None:
         if isinstance(old.get("spec"), dict):
             pairs.append((old, _with(old, {("spec", "poolSize"): 3})))
         for before, after in pairs:
-            same_verdicts(after, spec, webhook_errors(after, words, policy.NEWEST, before, "UPDATE"), before,
+            same_verdicts(after, spec, policy_errors(after, words, policy.NEWEST, before, "UPDATE"), before,
                           "UPDATE")
 
 

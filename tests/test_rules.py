@@ -9,8 +9,9 @@ import jsonpatch
 import pytest
 
 from tests.support import pool
-from webhook.rules import connectionpool, validator, wording
-from webhook.rules.connectionpool import default, validate
+from webhook.rules import connectionpool, ruleset, validator, wording
+from webhook.rules.connectionpool import default
+from webhook.rules.ruleset import validate
 from webhook.rules.schema import Object, String
 
 
@@ -314,7 +315,7 @@ def test_exported_schema_is_derived_from_the_rules() -> None:
 def test_admit_defaults_then_judges_an_existing_target_without_a_name(target: dict[str, Any]) -> None:
     obj = pool(connInfoSecretTarget=target)
     before = copy.deepcopy(obj)
-    admitted = connectionpool.admit(obj)
+    admitted = ruleset.admit(obj)
     assert admitted.errors == [] and admitted.patch == (
         {"op": "add", "path": "/spec/connInfoSecretTarget/name", "value": "my-pool"},)
     assert obj == before  # the caller's object is left alone

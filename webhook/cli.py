@@ -12,8 +12,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from webhook import __version__, certs
-from webhook.rules import connectionpool, wording
+from webhook.rules import releases, wording
 from webhook.rules.enforcement import Enforcement
+from webhook.rules.openapi import openapi
+from webhook.rules.ruleset import RuleSet, ruleset
 from webhook.serve.settings import Settings
 from webhook.tools import check, fix, report
 from webhook.tools.policy import objects as policy
@@ -77,9 +79,22 @@ def _certs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     print(f"wrote {certs.CA_FILE}, {certs.CERT_FILE} and {certs.KEY_FILE} to {args.out_dir}")
 
 
-def _schema(_args: argparse.Namespace, _parser: argparse.ArgumentParser) -> None:
-    json.dump(connectionpool.openapi_schema(), sys.stdout, indent=2)
+def _schema(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    json.dump(openapi(releases.schema_of(_release(args, parser))), sys.stdout, indent=2)
     print()
+
+
+def _operator_version_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--operator-version", metavar="VERSION", default=str(releases.DEFAULT),
+                        help=f"{what} of this aiven-operator release's ConnectionPool CRD, e.g. v0.38.0 (default: "
+                        f"{releases.DEFAULT}; a release between two that changed the CRD takes the older one's)")
+
+
+def _release(args: argparse.Namespace, parser: argparse.ArgumentParser) -> releases.Release:
+    try:
+        return releases.parse(args.operator_version)
+    except ValueError as exc:
+        parser.error(f"--operator-version: {exc}")
 
 
 def _verdict_options(parser: argparse.ArgumentParser) -> None:
@@ -90,13 +105,15 @@ def _verdict_options(parser: argparse.ArgumentParser) -> None:
                         help="word the causes as this Kubernetes version's apiserver does, e.g. 1.28 (default: newest)")
     parser.add_argument("--enforcement", choices=ENFORCEMENTS, default="deny",
                         help="deny: exit 1 on a denial (default); warn: report as warnings, exit 0; dryrun: exit 0")
+    _operator_version_option(parser, "the rules")
 
 
-def _wording(args: argparse.Namespace, parser: argparse.ArgumentParser) -> wording.Wording:
+def _rules(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RuleSet:
     try:
-        return wording.for_version(args.kubernetes_version)
+        words = wording.for_version(args.kubernetes_version)
     except ValueError as exc:
         parser.error(f"--kubernetes-version: {exc}")
+    return ruleset(_release(args, parser), words)
 
 
 def _finish(found: Report, output: str) -> None:
@@ -111,7 +128,7 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("--fix writes files in place: give file or directory paths, not stdin")
     if not args.paths and sys.stdin.isatty():
         parser.error("give files or directories to check, or pipe manifests to stdin")
-    found, files = check.check_paths(args.paths, _wording(args, parser), Enforcement(args.enforcement),
+    found, files = check.check_paths(args.paths, _rules(args, parser), Enforcement(args.enforcement),
                                      excludes=args.exclude)
     if args.fix:
         for note in fix.fix_files(files):
@@ -126,7 +143,7 @@ def _audit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("give --namespace or --all-namespaces, not both")
     if args.chunk_size < 1:
         parser.error("--chunk-size must be at least 1")
-    found = audit.audit(_wording(args, parser), Enforcement(args.enforcement), namespace=args.namespace,
+    found = audit.audit(_rules(args, parser), Enforcement(args.enforcement), namespace=args.namespace,
                         all_namespaces=args.all_namespaces, kubeconfig=args.kubeconfig, context=args.context,
                         page_size=args.chunk_size)
     _finish(found, args.output)
@@ -138,7 +155,8 @@ def _policy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     except ValueError as exc:
         parser.error(f"--name: {exc}")
     try:
-        objects = policy.export(args.kubernetes_version, Enforcement(args.enforcement), name)
+        objects = policy.export(args.kubernetes_version, Enforcement(args.enforcement), name,
+                                _release(args, parser))
     except ValueError as exc:
         parser.error(f"--kubernetes-version: {exc}")
     sys.stdout.write(policy.to_yaml(objects))
@@ -162,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     make.set_defaults(run=_certs, parser=make)
 
     schema = commands.add_parser("schema", help="print the ConnectionPool rules as an OpenAPI v3 schema")
+    _operator_version_option(schema, "the schema")
     schema.set_defaults(run=_schema, parser=schema)
 
     check = commands.add_parser(
@@ -190,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="API versions and wording of this Kubernetes version, e.g. 1.28 (default: newest)")
     export.add_argument("--enforcement", choices=ENFORCEMENTS, default="deny",
                         help="validationActions of the binding: deny -> Deny (default), warn -> Warn, dryrun -> Audit")
+    _operator_version_option(export, "the rules")
     export.add_argument("--name", default="connectionpool-webhook", metavar="PREFIX",
                         help="name of the policies and their bindings (default: connectionpool-webhook)")
     export.set_defaults(run=_policy, parser=export)

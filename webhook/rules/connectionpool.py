@@ -1,19 +1,17 @@
 """The ConnectionPool (aiven.io/v1alpha1) rules: the one place they are written.
 
-``SCHEMA`` declares every field; validation, the exported OpenAPI schema and the docs' rule table are all derived
-from it. Add a rule here and every entry point picks it up. Defaulting lives here too, as a pure function from an
-object to the JSON Patch operations it needs; what an UPDATE may change is :mod:`webhook.rules.updates`.
+``SCHEMA`` declares every field, as aiven-operator v0.8.0's CRD (the API reference the rules come from) does; what
+later releases changed is :mod:`webhook.rules.releases`, beside it. Validation, the exported OpenAPI schema, the CEL
+policy and the docs' tables are all derived from these declarations: add a rule here and every entry point picks it
+up. Defaulting lives here too, as a pure function from an object to the JSON Patch operations it needs; the verdict
+of a cluster's rules is :mod:`webhook.rules.ruleset`, what an UPDATE may change :mod:`webhook.rules.updates`.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from webhook.rules import validator, wording
-from webhook.rules.fielderrors import FieldError
-from webhook.rules.openapi import openapi
 from webhook.rules.schema import Integer, Object, String
-from webhook.rules.wording import Wording
 
 GROUP = "aiven.io"
 VERSION = "v1alpha1"
@@ -83,16 +81,6 @@ SCHEMA = Object(
 )
 
 
-_VALIDATORS = {row: validator.compile(SCHEMA, row) for row in wording.ROWS}
-
-
-def validate(obj: Any, words: Wording = wording.LATEST) -> list[FieldError]:
-    """Every rule violation in ``obj`` at once, in declaration order, worded as ``words`` says; empty when valid."""
-    errors: list[FieldError] = []
-    _VALIDATORS[words](obj, errors)
-    return errors
-
-
 def object_name(obj: Any) -> str:
     """``metadata.name`` when it is a non-empty string, else ``""`` (not yet generated, or malformed)."""
     if type(obj) is dict:
@@ -153,25 +141,3 @@ def apply(obj: Any, patch: tuple[dict[str, Any], ...]) -> Any:
             target = target[parent]
         target[name] = op["value"]
     return result
-
-
-class Admission(NamedTuple):
-    """What admission would make of a new object: defaulting's patch and warnings, then the rules' errors."""
-
-    patch: tuple[dict[str, Any], ...]
-    errors: list[FieldError]
-    warnings: tuple[str, ...]
-
-
-def admit(obj: Any, words: Wording = wording.LATEST) -> Admission:
-    """Defaulting, then the rules on the defaulted object: the verdict a ``kubectl apply`` of ``obj`` would get.
-
-    ``check`` and ``audit`` use it; the webhook reaches the same verdict in two calls, mutate then validate.
-    """
-    defaults = default(obj)
-    return Admission(defaults.patch, validate(apply(obj, defaults.patch), words), defaults.warnings)
-
-
-def openapi_schema() -> dict[str, Any]:
-    """The rules as a CRD ``openAPIV3Schema``, for exporting and for documentation."""
-    return openapi(SCHEMA)

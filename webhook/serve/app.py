@@ -18,8 +18,9 @@ from fastapi import FastAPI, Request
 from fastapi import Response as HTTPResponse
 
 from webhook import __version__
-from webhook.rules import wording
+from webhook.rules import releases, wording
 from webhook.rules.enforcement import Enforcement
+from webhook.rules.ruleset import ruleset
 from webhook.serve import admission, handlers, metrics, models
 from webhook.serve.logs import RequestLog
 from webhook.serve.review import AdmissionFastPath, Message, review
@@ -46,10 +47,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def create_app(certs: CertWatcher | None = None, settings: Settings | None = None) -> AdmissionFastPath:
     """The ASGI application. ``certs`` is the process's certificate watcher, when serving TLS; ``settings`` give the
-    default enforcement mode and the cluster's Kubernetes version."""
+    default enforcement mode, the cluster's Kubernetes version and the aiven-operator release it runs."""
     request_log = RequestLog(log, "admission review")
     settings = settings or Settings()
-    webhooks = handlers.webhooks(Enforcement(settings.enforcement), wording.for_version(settings.kubernetes_version))
+    rules = ruleset(releases.parse(settings.operator_version), wording.for_version(settings.kubernetes_version))
+    webhooks = handlers.webhooks(Enforcement(settings.enforcement), rules)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -11,10 +11,9 @@ import functools
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
-from webhook.rules import connectionpool, updates, wording
+from webhook.rules import connectionpool, releases, updates
 from webhook.rules.enforcement import Enforcement
-from webhook.rules.fielderrors import FieldError
-from webhook.rules.wording import Wording
+from webhook.rules.ruleset import RuleSet, ruleset
 from webhook.serve import admission
 from webhook.serve.admission import Request, Response
 from webhook.serve.delivery import deliver
@@ -22,23 +21,25 @@ from webhook.serve.delivery import deliver
 # Operations that carry an object to judge; DELETE and CONNECT are always allowed.
 JUDGED = admission.WRITES
 
-# Reads every review the webhooks receive: they judge the same kind of object.
-REVIEWS = admission.Reader(connectionpool.SCHEMA)
+# Reads every review the webhooks receive: they judge the same kind of object. The projection reads the fields the
+# newest release declares, a superset of every release's.
+REVIEWS = admission.Reader(releases.schema_of(releases.NEWEST))
+DEFAULT_RULES = ruleset()
 
 
 def validate(request: Request, enforcement: Enforcement = Enforcement.DENY,
-             words: Wording = wording.LATEST) -> Response:
+             rules: RuleSet = DEFAULT_RULES) -> Response:
     if request.operation not in JUDGED:
         return admission.ALLOWED
     obj = request.object
     if updates.being_deleted(obj):
         return admission.ALLOWED
-    errors = connectionpool.validate(obj, words)
-    if not errors:
-        return admission.ALLOWED  # the common path: oldObject is never read
-    unchanged: list[FieldError] = []
     if request.operation == "UPDATE":
-        errors, unchanged = updates.ratchet(errors, obj, request.old_object())
+        errors, unchanged = rules.validate_update(obj, request.old_object())
+    else:
+        errors, unchanged = rules.validate(obj), []
+    if not errors and not unchanged:
+        return admission.ALLOWED  # the common path
     name = connectionpool.object_name(obj) or request.name
     return deliver(enforcement, errors, unchanged, group=connectionpool.GROUP, kind=connectionpool.KIND, name=name)
 
@@ -57,12 +58,12 @@ class Webhook(NamedTuple):
     enforcement: Enforcement | Literal[""] = ""  # how a validating webhook delivers its verdict; "" for mutating
 
 
-def webhooks(enforcement: Enforcement = Enforcement.DENY, words: Wording = wording.LATEST) -> dict[str, Webhook]:
-    """Route path -> webhook, for a server whose default mode is ``enforcement`` and whose cluster words as
-    ``words``."""
+def webhooks(enforcement: Enforcement = Enforcement.DENY, rules: RuleSet = DEFAULT_RULES) -> dict[str, Webhook]:
+    """Route path -> webhook, for a server whose default mode is ``enforcement`` and whose cluster applies
+    ``rules``."""
 
     def judge(mode: Enforcement) -> Callable[[Request], Response]:
-        return functools.partial(validate, enforcement=mode, words=words)  # no Python frame of its own
+        return functools.partial(validate, enforcement=mode, rules=rules)  # no Python frame of its own
 
     routes = {"/validate": Webhook("validate", judge(enforcement), enforcement)}
     for mode in Enforcement:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from webhook.rules import releases
 from webhook.rules.enforcement import Enforcement
 from webhook.rules.wording import parse_version
 
@@ -57,6 +58,10 @@ class Settings(BaseModel):
         None, description="The cluster's Kubernetes version (e.g. 1.28 or v1.28.7), to word errors as its "
         "apiserver does; none: the newest wording."
     )
+    operator_version: str = Field(
+        str(releases.DEFAULT), description="The aiven-operator release the cluster runs (e.g. v0.38.0): the rules of "
+        "its ConnectionPool CRD apply (a release between two that changed it takes the older one's)."
+    )
     dev_certs_dir: Path = Field(
         Path("certs/dev"), description="Where the self-signed dev certificates are kept when no --tls-cert is given."
     )
@@ -66,6 +71,12 @@ class Settings(BaseModel):
     def _known_version_shape(cls, value: str | None) -> str | None:
         if value is not None:
             parse_version(value)  # a ValueError names what was expected
+        return value
+
+    @field_validator("operator_version")
+    @classmethod
+    def _known_release(cls, value: str) -> str:
+        releases.parse(value)  # a ValueError names what was expected
         return value
 
     @model_validator(mode="after")

@@ -23,7 +23,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from webhook.rules import connectionpool
 from webhook.rules.enforcement import Enforcement
-from webhook.rules.wording import Wording
+from webhook.rules.ruleset import RuleSet
 from webhook.tools.report.model import Problem, Report
 from webhook.tools.verdicts import judge
 
@@ -109,11 +109,11 @@ def _list(connection: Connection, namespace: str | None, limit: int | None, toke
     return result
 
 
-def audit(wording: Wording, enforcement: Enforcement = Enforcement.DENY, *, namespace: str | None = None,
+def audit(rules: RuleSet, enforcement: Enforcement = Enforcement.DENY, *, namespace: str | None = None,
           all_namespaces: bool = False, kubeconfig: str | None = None, context: str | None = None,
           page_size: int = PAGE_SIZE) -> Report:
     """Judge every stored ConnectionPool; a cluster that cannot be read is a :class:`Problem` in the report."""
-    report = Report("audit", wording, enforcement)
+    report = Report("audit", rules, enforcement)
     try:
         connection = Connection(kubeconfig, context)
     except ClusterError as exc:
@@ -126,7 +126,7 @@ def audit(wording: Wording, enforcement: Enforcement = Enforcement.DENY, *, name
                 continue
             obj.setdefault("apiVersion", connectionpool.API_VERSION)
             obj.setdefault("kind", connectionpool.KIND)
-            report.results.append(judge(obj, wording))
+            report.results.append(judge(obj, rules))
     except ClusterError as exc:
         report.problems.append(Problem(str(exc)))
     except ApiException as exc:

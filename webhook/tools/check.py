@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from webhook.rules import connectionpool
 from webhook.rules.enforcement import Enforcement
-from webhook.rules.wording import Wording
+from webhook.rules.ruleset import RuleSet
 from webhook.tools import kubeyaml
 from webhook.tools.report.model import Problem, Report, Result
 from webhook.tools.verdicts import judge
@@ -78,10 +78,10 @@ def read_text(name: str, stdin: TextIO | None = None) -> str:
     return data.decode("utf-8-sig")
 
 
-def check_paths(paths: Sequence[str], wording: Wording, enforcement: Enforcement = Enforcement.DENY, *,
+def check_paths(paths: Sequence[str], rules: RuleSet, enforcement: Enforcement = Enforcement.DENY, *,
                 excludes: Sequence[str] = (), stdin: TextIO | None = None) -> tuple[Report, list[FileCheck]]:
     """Judge every ConnectionPool in ``paths``; the report, and per file what was found (for ``--fix``)."""
-    report = Report("check", wording, enforcement, files=0)
+    report = Report("check", rules, enforcement, files=0)
     checked: list[FileCheck] = []
     for name in inputs(paths, excludes):
         shown = name
@@ -99,11 +99,11 @@ def check_paths(paths: Sequence[str], wording: Wording, enforcement: Enforcement
             continue
         file = FileCheck(shown, text, json_stream=kubeyaml.is_json_stream(text))
         checked.append(file)
-        check_text(text, shown, wording, report, file)
+        check_text(text, shown, rules, report, file)
     return report, checked
 
 
-def check_text(text: str, name: str, wording: Wording, report: Report, file: FileCheck | None = None) -> None:
+def check_text(text: str, name: str, rules: RuleSet, report: Report, file: FileCheck | None = None) -> None:
     """Judge the ConnectionPools of one stream into ``report``; a stream kubectl cannot read is a problem."""
     try:
         for document in kubeyaml.load(text):
@@ -114,7 +114,7 @@ def check_text(text: str, name: str, wording: Wording, report: Report, file: Fil
                 if document.error:
                     report.problems.append(Problem(document.error.message, name, document.error.line or None))
                     continue
-                result = judge(obj, wording, file=name, line=document.line_of(*path),
+                result = judge(obj, rules, file=name, line=document.line_of(*path),
                                locate=_locator(document, path))
                 report.results.append(result)
                 if file is not None:

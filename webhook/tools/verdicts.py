@@ -1,5 +1,5 @@
 """The verdict the webhook would give an object, as a report's :class:`~webhook.tools.report.model.Result`: what
-``check`` and ``audit`` both ask of the rules (``connectionpool.admit``: defaulting, then the rules, the code the
+``check`` and ``audit`` both ask of the rules (``ruleset.admit``: defaulting, then the rules, the code the
 webhook runs).
 """
 
@@ -8,20 +8,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from webhook.rules import connectionpool
 from webhook.rules.enforcement import warning
-from webhook.rules.wording import Wording
+from webhook.rules.ruleset import RuleSet
 from webhook.tools.report.model import Result
 
 
-def judge(obj: dict[str, Any], wording: Wording, *, file: str | None = None, line: int | None = None,
+def judge(obj: dict[str, Any], rules: RuleSet, *, file: str | None = None, line: int | None = None,
           locate: Callable[[str], int] | None = None) -> Result:
-    """The webhook's verdict on creating ``obj``: ``connectionpool.admit`` (defaulting, then the rules).
+    """The webhook's verdict on creating ``obj``: ``ruleset.admit`` (defaulting, then the rules).
 
     An object with only ``metadata.generateName`` is judged as the apiserver judges it: defaulting runs before the
     name exists (so it only warns), the rules run after the apiserver made one up.
     """
-    admission = connectionpool.admit(obj, wording)
+    admission = rules.admit(obj)
     errors = admission.errors
     metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     assert isinstance(metadata, dict)
@@ -29,7 +28,7 @@ def judge(obj: dict[str, Any], wording: Wording, *, file: str | None = None, lin
     generate = metadata.get("generateName")
     if not name and isinstance(generate, str) and generate:
         named = {**obj, "metadata": {**metadata, "name": generate + "x" * 5}}
-        errors = connectionpool.admit(named, wording).errors
+        errors = rules.admit(named).errors
         name = generate
     namespace = metadata.get("namespace")
     causes = tuple({"reason": str(e.type), "field": e.field, "message": e.message} for e in errors)

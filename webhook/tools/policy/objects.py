@@ -13,8 +13,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from webhook.rules import connectionpool, wording
+from webhook.rules import connectionpool, releases, wording
 from webhook.rules.enforcement import Enforcement
+from webhook.rules.releases import Release
 from webhook.rules.schema import Object
 from webhook.rules.wording import Wording
 from webhook.tools.policy import cel
@@ -84,7 +85,8 @@ def validations(words: Wording, schema: Object = connectionpool.SCHEMA) -> tuple
     """The policy's ``validations`` (one per check) and ``variables``."""
     compiled = cel.compile(schema, words)
     out = [{
-        "expression": f"!({validation.violation}) || ({cel.ratcheted(validation)})",
+        "expression": f"!({validation.violation}) || ({cel.ratcheted(validation)})" if validation.ratchets
+        else f"!({validation.violation})",
         "messageExpression": validation.message,
         "message": validation.fallback,
         "reason": "Invalid",
@@ -92,8 +94,9 @@ def validations(words: Wording, schema: Object = connectionpool.SCHEMA) -> tuple
     return out, [{"name": name, "expression": expression} for name, expression in compiled.variables]
 
 
-def validating_spec(words: Wording) -> dict[str, Any]:
-    found, variables = validations(words)
+def validating_spec(words: Wording, release: Release = releases.DEFAULT) -> dict[str, Any]:
+    """The rules of aiven-operator ``release`` (its schema, its CEL rules, and the identity rules on top)."""
+    found, variables = validations(words, releases.rules_schema(release))
     return {
         # Fail: an expression that cannot be evaluated is reported through the binding's actions (a denial, a
         # warning or an audit annotation), never silently skipped.
@@ -105,12 +108,13 @@ def validating_spec(words: Wording) -> dict[str, Any]:
     }
 
 
-def validating_policy(name: str, minor: tuple[int, int], words: Wording) -> dict[str, Any]:
+def validating_policy(name: str, minor: tuple[int, int], words: Wording,
+                      release: Release = releases.DEFAULT) -> dict[str, Any]:
     return {
         "apiVersion": validating_api_version(minor),
         "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": name},
-        "spec": validating_spec(words),
+        "spec": validating_spec(words, release),
     }
 
 
@@ -156,15 +160,16 @@ def mutating_binding(name: str, minor: tuple[int, int]) -> dict[str, Any] | None
     }
 
 
-def export(version: str | None = None, enforcement: Enforcement = Enforcement.DENY,
-           name: str = DEFAULT_NAME) -> list[dict[str, Any]]:
-    """The objects `connectionpool-webhook policy` prints, for a Kubernetes version (default: the newest)."""
+def export(version: str | None = None, enforcement: Enforcement = Enforcement.DENY, name: str = DEFAULT_NAME,
+           release: Release = releases.DEFAULT) -> list[dict[str, Any]]:
+    """The objects `connectionpool-webhook policy` prints, for a Kubernetes version (default: the newest) and an
+    aiven-operator release (default: v0.8.0's rules)."""
     if enforcement not in VALIDATION_ACTIONS:  # a mode's plain string is one too (Enforcement is a StrEnum)
         raise ValueError(f"enforcement must be one of {', '.join(Enforcement)}, not {enforcement!r}")
     minor = parse_version(version)
     words = wording.for_version(minor)
     objects: list[dict[str, Any] | None] = [
-        validating_policy(name, minor, words),
+        validating_policy(name, minor, words, release),
         validating_binding(name, minor, enforcement),
         mutating_policy(name, minor),
         mutating_binding(name, minor),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.rules.enforcement import Enforcement
-from webhook.rules.wording import Wording
+from webhook.rules.ruleset import RuleSet
 
 TOOL = "connectionpool-webhook"
 
@@ -63,7 +63,7 @@ class Report:
     """Everything one run found; ``files`` is None for an audit (there are no files)."""
 
     command: str
-    wording: Wording
+    rules: RuleSet
     enforcement: Enforcement = Enforcement.DENY
     results: list[Result] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -93,6 +93,7 @@ class Report:
         if self.files is not None:
             out["files"] = self.files
         out["enforcement"] = self.enforcement
-        out["kubernetesVersion"] = self.wording.version
+        out["kubernetesVersion"] = self.rules.words.version
+        out["operatorVersion"] = str(self.rules.release)
         out["exitCode"] = self.exit_code()
         return out
