@@ -47,14 +47,15 @@ bench-check: $(VENV)/.dev
 soak: $(VENV)/.dev .apt-deps
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
-# Mutation testing (see README): not part of `make test`. MUTATION_MODULES are the modules that decide answers (the
-# ones not written yet are skipped); MUTATION_TESTS the in-process tests that can kill a mutant, fast ones only:
-# no property tests (hypothesis), and nothing that renders the chart (Helm's Go runtime does not survive a fork).
+# Mutation testing (see CONTRIBUTING.md): not part of `make test`. MUTATION_MODULES are the modules that decide
+# answers (the ones not written yet are skipped); MUTATION_TESTS the in-process tests that can kill a mutant, fast
+# ones only: no property tests (hypothesis), and nothing that renders the chart (Helm's Go runtime does not survive a
+# fork).
 MUTATION_MODULES ?= webhook/rules/schema.py webhook/rules/connectionpool.py webhook/rules/fielderrors.py webhook/serve/admission.py \
 	webhook/serve/handlers.py webhook/rules/wording.py webhook/rules/enforcement.py webhook/tools/kubeyaml.py webhook/tools/policy.py
 MUTATION_TESTS ?= tests/test_rules.py tests/test_schema.py tests/test_review_reader.py tests/test_values_in_messages.py \
 	tests/test_out_of_range_numbers.py tests/test_write_refusals.py tests/test_handler_failure.py tests/test_service.py \
-	tests/test_adoption.py tests/test_modes_in_process.py tests/test_docs.py tests/test_kubeyaml.py tests/test_policy.py \
+	tests/test_adoption.py tests/test_modes_in_process.py tests/docs/test_docs.py tests/test_kubeyaml.py tests/test_policy.py \
 	tests/test_policy_command.py tests/test_check.py tests/test_log_in_process.py \
 	$(addprefix --deselect tests/test_adoption.py::,test_a_warn_default_fails_open_and_reaches_the_server \
 	  test_every_namespace_is_selected_by_exactly_one_validating_entry test_one_validating_entry_per_enforcement_label \
