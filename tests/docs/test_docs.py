@@ -227,9 +227,11 @@ TLS_TEXT = ("calls webhooks only over HTTPS", "Needs `lookup` to keep the CA acr
 
 
 def markdown_files() -> list[Path]:
-    skip = {".venv", "site", "node_modules", ".mutation", ".git"}
-    return [path for path in ROOT.rglob("*.md") if not skip & set(path.relative_to(ROOT).parts)
-            and "tests/data" not in path.relative_to(ROOT).as_posix()]
+    """The repository's own Markdown: not the virtualenv, caches, scratch copies, the built site or test data."""
+    def ours(path: Path) -> bool:
+        parts = path.relative_to(ROOT).parts
+        return not any(part.startswith(".") or part == "site" for part in parts) and parts[:2] != ("tests", "data")
+    return sorted(path for path in ROOT.rglob("*.md") if ours(path))
 
 
 def test_chart_readme_links_to_the_tls_section_instead_of_repeating_it() -> None:
