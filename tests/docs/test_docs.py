@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.support import ROOT
+from webhook.rules import releases
 from webhook.rules.connectionpool import SCHEMA
 from webhook.rules.schema import Boolean, Integer, Object, String
 from webhook.serve import metrics
@@ -39,7 +40,7 @@ def table_rows(text: str, marker: str) -> list[str]:
 # --- Generated content ---------------------------------------------------------------------------------------------
 
 def test_rules_table_is_generated_from_the_schema() -> None:
-    assert block(page("rules.md"), "rules-table") == rules_table(SCHEMA)
+    assert block(page("rules.md"), "rules-table") == rules_table(SCHEMA, releases.CHANGES)
 
 
 def test_wording_table_is_generated_from_the_rows() -> None:
@@ -47,7 +48,25 @@ def test_wording_table_is_generated_from_the_rows() -> None:
 
 
 def test_api_reference_page_is_generated_from_the_schema() -> None:
-    assert page("api-reference/connectionpool.md") == api_reference(SCHEMA)
+    assert page("api-reference/connectionpool.md") == api_reference(SCHEMA, releases.CHANGES)
+
+
+def test_the_releases_table_is_generated_from_the_changes() -> None:
+    table = block(page("rules.md"), "releases-table")
+    assert table == reference.releases_table(releases.CHANGES)
+    assert len(table.splitlines()) == len(releases.CHANGES) + 2
+    for change in releases.CHANGES:
+        assert f"| {change.release} | `{change.field}` | {change.edit.describe()} | {change.source} |" in table
+
+
+def test_the_api_reference_says_from_which_release_each_rule_applies() -> None:
+    text = page("api-reference/connectionpool.md")
+    # A field v0.8.0 had, with what later releases changed; a field a later release added.
+    project = next(line for line in text.splitlines() if line.startswith("- [`project`]"))
+    assert "From v0.20.0: must match `^[a-zA-Z0-9_-]+$`." in project
+    assert "From v0.20.0: CEL rule `self == oldSelf`: Value is immutable." in project
+    labels = next(line for line in text.splitlines() if line.startswith("- [`labels`]"))
+    assert "(object, AdditionalProperties: string)" in labels and "From v0.12.0: added: a map of strings." in labels
 
 
 def test_the_regenerating_command_finds_the_checkout_current() -> None:
@@ -68,7 +87,7 @@ def test_the_regenerating_command_rewrites_what_is_stale(tmp_path: Path, capsys:
 
     assert reference.main(["--root", str(tmp_path), "--write"]) == 0
     assert (tmp_path / reference.RULES_PAGE).read_text() == rules_page
-    assert (tmp_path / reference.API_REFERENCE).read_text() == api_reference(SCHEMA)
+    assert (tmp_path / reference.API_REFERENCE).read_text() == api_reference(SCHEMA, releases.CHANGES)
     assert reference.main(["--root", str(tmp_path)]) == 0
 
 

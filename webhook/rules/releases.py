@@ -55,7 +55,8 @@ class Added:
         return self.node
 
     def describe(self) -> str:
-        return "added"
+        kind = {String: "a string", Boolean: "a boolean", Map: "a map of strings"}.get(type(self.node), "an object")
+        return f"added: {kind}"
 
 
 @dataclass(frozen=True, slots=True)

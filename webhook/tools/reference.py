@@ -1,5 +1,6 @@
 """The rules as documentation, generated from their declarations so that the docs cannot drift from the code:
-the rules table, the wording table and the ConnectionPool API reference (``docs/``; tests keep the pages current).
+the rules table, the wording table, the table of operator releases and the ConnectionPool API reference (``docs/``;
+tests keep the pages current).
 
 ``python -m webhook.tools.reference --write`` rewrites every generated page and block; without ``--write`` it lists
 the stale ones and exits 1.
@@ -12,22 +13,31 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from webhook.rules import wording
-from webhook.rules.schema import Boolean, Integer, Object, String, Walker
+from collections.abc import Sequence
+
+from webhook.rules import releases, wording
+from webhook.rules.connectionpool import SCHEMA
+from webhook.rules.releases import Added, Change
+from webhook.rules.schema import Boolean, Integer, Map, Object, String, Walker
 
 ROOT = Path(__file__).resolve().parents[2]
 API_REFERENCE = "docs/api-reference/connectionpool.md"
 RULES_PAGE = "docs/rules.md"
 
 
-def rules_table(root: Object) -> str:
-    """The schema as a Markdown table, one row per field."""
-    rows = ["| field | type | required | rule |", "| --- | --- | --- | --- |"]
+def rules_table(root: Object, changes: Sequence[Change] = ()) -> str:
+    """The schema as a Markdown table, one row per field; with ``changes`` (releases.CHANGES), the fields later
+    releases added too, and per field what changed from which release."""
+    header = "| field | type | required | rule |"
+    rows = [header + " later releases |" if changes else header, "| --- | --- | --- | --- |" + (" --- |" if changes
+                                                                                               else "")]
+    notes = _notes(changes)
 
     def walk(node: Object, prefix: str) -> None:
         for name, child in node.properties.items():
             path = prefix + name
-            kind = {String: "string", Integer: "integer (int64)", Boolean: "boolean", Object: "object"}[type(child)]
+            kind = {String: "string", Integer: "integer (int64)", Boolean: "boolean", Object: "object",
+                    Map: "map of strings"}[type(child)]
             rules = []
             if isinstance(child, String):
                 if child.enum:
@@ -38,12 +48,37 @@ def rules_table(root: Object) -> str:
                     rules.append(f"at least {child.min_length} character{'s' if child.min_length > 1 else ''}")
                 if child.blank_is_missing:
                     rules.append("non-empty")
-            rows.append(f"| `{path}` | {kind} | {'yes' if child.required else ''} | {'; '.join(rules)} |")
+            row = f"| `{path}` | {kind} | {'yes' if child.required else ''} | {'; '.join(rules)} |"
+            rows.append(row + f" {'; '.join(notes.get(path, ()))} |" if changes else row)
             if isinstance(child, Object):
                 walk(child, path + ".")
 
-    walk(root, "")
+    walk(_with_additions(root, changes), "")
     return "\n".join(rows)
+
+
+def releases_table(changes: Sequence[Change]) -> str:
+    """What each aiven-operator release changed in the ConnectionPool CRD, row by row, with the source of each."""
+    rows = ["| release | field | change | source |", "| --- | --- | --- | --- |"]
+    for change in changes:
+        rows.append(f"| {change.release} | `{change.field}` | {change.edit.describe()} | {change.source} |")
+    return "\n".join(rows)
+
+
+def _notes(changes: Sequence[Change]) -> dict[str, list[str]]:
+    """Field path -> "from vX: what changed", in release order."""
+    notes: dict[str, list[str]] = {}
+    for change in changes:
+        notes.setdefault(change.field, []).append(f"from {change.release}: {change.edit.describe()}")
+    return notes
+
+
+def _with_additions(root: Object, changes: Sequence[Change]) -> Object:
+    """``root`` with the fields later releases added (and only those: their other changes are notes)."""
+    for change in changes:
+        if isinstance(change.edit, Added):
+            root = root.replace_at(change.path, change.edit.node)
+    return root
 
 
 def wording_table() -> str:
@@ -92,6 +127,8 @@ class _Describe(Walker[str, _Property]):
             sentence = " ".join(filter(None, (f"Must be equal to `{node.enum[0]}`.", sentence)))
         elif node.enum:
             definition.append("Enum: " + ", ".join(f"`{value}`" for value in node.enum))
+        if node.pattern is not None:
+            definition.append(f"Pattern: `{node.pattern}`")
         min_length = 1 if node.blank_is_missing and node.min_length is None else node.min_length
         if min_length is not None:
             definition.append(f"MinLength: {min_length}")
@@ -105,6 +142,10 @@ class _Describe(Walker[str, _Property]):
     def boolean(self, node: Boolean, at: str) -> _Property:
         return _Property(("boolean",), _sentence(node.description))
 
+    def map(self, node: Map, at: str) -> _Property:
+        values = self.node(node.values, at).definition[0]
+        return _Property(("object", f"AdditionalProperties: {values}"), _sentence(node.description))
+
     def object(self, node: Object, at: str) -> _Property:
         if at == "metadata":
             return _Property(("object",), OBJECT_META)
@@ -117,17 +158,19 @@ def _sentence(description: str) -> str:
     return description + "."
 
 
-def api_reference(schema: Object) -> str:
-    """The API reference page of the kind ``schema`` declares (its title is the value ``kind`` must have)."""
+def api_reference(schema: Object, changes: Sequence[Change] = ()) -> str:
+    """The API reference page of the kind ``schema`` declares (its title is the value ``kind`` must have). With
+    ``changes`` (releases.CHANGES), the fields later releases added are listed too, and each field's sentence ends
+    with what changed from which release."""
     kind = schema.properties.get("kind")
     if not isinstance(kind, String) or len(kind.enum) != 1:
         raise ValueError("the schema's kind must be a string with exactly one allowed value")
     lines = ["---", f'title: "{kind.enum[0]}"', "---", ""]
-    _section(schema, ROOT_SECTION, "", lines)
+    _section(_with_additions(schema, changes), ROOT_SECTION, "", lines, _notes(changes))
     return "\n".join(lines) + "\n"
 
 
-def _section(node: Object, title: str, anchor: str, lines: list[str]) -> None:
+def _section(node: Object, title: str, anchor: str, lines: list[str], notes: dict[str, list[str]]) -> None:
     """One object's section, then the sections of the objects below it, depth first, by name."""
     lines += [f"## {title} {{: #{anchor or title} }}", ""]
     if node.description:
@@ -142,27 +185,28 @@ def _section(node: Object, title: str, anchor: str, lines: list[str]) -> None:
         for name in items:
             path = f"{anchor}.{name}" if anchor else name
             prop = _Describe().node(node.properties[name], path)
+            sentence = " ".join(filter(None, (prop.sentence, *(_sentence(n[0].upper() + n[1:])
+                                                                 for n in notes.get(path, ())))))
             item = (f"- [`{name}`](#{path}-property){{: name='{path}-property'}} "
-                    f"({', '.join(prop.definition)}). {prop.sentence}")
+                    f"({', '.join(prop.definition)}). {sentence}")
             if prop.nested is not None:
                 item += f" See below for [nested schema](#{path})."
                 nested.append((name, path, prop.nested))
             lines.append(item)
         lines.append("")
     for name, path, child in sorted(nested, key=lambda entry: entry[0]):
-        _section(child, name, path, lines)
+        _section(child, name, path, lines, notes)
 
 
 # --- Regenerating the docs ----------------------------------------------------------------------------------------
 
 def generated(root: Path) -> dict[Path, str]:
     """Every file with generated content under ``root`` (a checkout), as it should read."""
-    from webhook.rules.connectionpool import SCHEMA  # noqa: PLC0415 - the tables above take any schema
-
     rules_page = (root / RULES_PAGE).read_text()
-    rules_page = replace_block(rules_page, "rules-table", rules_table(SCHEMA))
+    rules_page = replace_block(rules_page, "rules-table", rules_table(SCHEMA, releases.CHANGES))
     rules_page = replace_block(rules_page, "wording-table", wording_table())
-    return {root / RULES_PAGE: rules_page, root / API_REFERENCE: api_reference(SCHEMA)}
+    rules_page = replace_block(rules_page, "releases-table", releases_table(releases.CHANGES))
+    return {root / RULES_PAGE: rules_page, root / API_REFERENCE: api_reference(SCHEMA, releases.CHANGES)}
 
 
 def block(text: str, name: str) -> str:
