@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from collections.abc import Sequence
 
 from webhook.rules import releases, wording
 from webhook.rules.connectionpool import SCHEMA
