@@ -50,6 +50,8 @@ class ErrorType(enum.StrEnum):
     NOT_SUPPORTED = "FieldValueNotSupported"
     TYPE_INVALID = "FieldValueTypeInvalid"
     INVALID = "FieldValueInvalid"
+    DUPLICATE = "FieldValueDuplicate"
+    FORBIDDEN = "FieldValueForbidden"
 
 
 class FieldError(NamedTuple):

@@ -8,7 +8,7 @@ Decode the body once, check the envelope, hand a small :class:`Request` to a han
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypedDict
 
@@ -56,7 +56,8 @@ class Response(NamedTuple):
 ALLOWED = Response(allowed=True)
 
 
-Handler = Callable[[Request], Response]
+# A handler answers at once, or later (an awaitable) when it has to ask the cluster first.
+Handler = Callable[[Request], Response | Awaitable[Response]]
 
 
 _parse_any = msgspec.json.Decoder().decode

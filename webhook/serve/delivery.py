@@ -16,11 +16,12 @@ from webhook.serve.admission import Response
 
 
 def deliver(mode: Enforcement, errors: Sequence[FieldError], unchanged: Sequence[FieldError] = (), *,
-            group: str, kind: str, name: str) -> Response:
-    """The answer for an object with ``errors`` (which deny) and ``unchanged`` ones (which ratcheting allows)."""
+            group: str, kind: str, name: str, notes: Sequence[str] = ()) -> Response:
+    """The answer for an object with ``errors`` (which deny) and ``unchanged`` ones (which ratcheting allows), with
+    ``notes`` to tell the user in any case (warnings of the cluster checks)."""
     if mode is Enforcement.DRYRUN:
         return Response(allowed=True, errors=len(errors))
-    notes = [warning(e, UNCHANGED) for e in unchanged]
+    notes = [*(warning(e, UNCHANGED) for e in unchanged), *notes]
     if not errors:
         return admission.allowed(notes)
     if mode is Enforcement.DENY:

@@ -20,6 +20,7 @@ What the ASGI path guarantees holds here by the same code or the same rule:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,17 @@ from webhook.serve.protocol import DeadlineProtocol
 from webhook.serve.settings import MAX_BODY_BYTES
 
 log = logging.getLogger("webhook.admission")
+
+
+@dataclass(slots=True)
+class _Busy:
+    """What uvicorn reads of a request-response cycle, for a fast-lane answer still being made (see
+    FastLaneProtocol._answer_later): not complete, so that it queues a pipelined request behind it."""
+
+    keep_alive: bool
+    response_complete: bool = False
+    disconnected: bool = False
+    message_event: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(slots=True)
@@ -97,13 +109,39 @@ class FastLaneProtocol(DeadlineProtocol):
         code, operation, decision = 500, "unknown", "error"
         try:
             assert self._served is not None  # a call exists only when the app is served here
-            code, encoded, operation, decision = review.answer(body, call.webhook, call.started,
-                                                            self._served.request_log)
+            answered = review.answer(body, call.webhook, call.started, self._served.request_log)
+            if isinstance(answered, review.Pending):
+                self._answer_later(call, answered)
+                return
+            code, encoded, operation, decision = answered
         except Exception:  # a bug below answer(): the ASGI path would send a 500 too, never a traceback
             log.exception("answering a review failed", extra={"fields": {"webhook": call.webhook.name}})
             encoded = admission.failure_status(500, "InternalError", "internal error; see the webhook's logs")
         self._reply(code, encoded, call.keep_alive)
         metrics.REQUESTS.finished(call.webhook.name, operation, decision, code, call.started)
+
+    def _answer_later(self, call: _Call, pending: review.Pending) -> None:
+        """The handler asks the cluster first: answer when it has. Meanwhile the connection counts as busy for
+        uvicorn (a cycle whose response is not complete), so a request pipelined behind this one waits its turn in
+        uvicorn's queue, and a graceful shutdown answers this one before it closes."""
+        assert self._served is not None
+        busy = _Busy(keep_alive=call.keep_alive)
+        self.cycle = busy  # type: ignore[assignment]
+        task = self.loop.create_task(review.answer_later(pending, call.webhook, call.started,
+                                                         self._served.request_log))
+        self.tasks.add(task)  # type: ignore[arg-type] # uvicorn waits for these at shutdown
+
+        def answered(done: asyncio.Task[review.Answered]) -> None:
+            self.tasks.discard(done)
+            busy.response_complete = True
+            code, encoded, operation, decision = done.result()  # answer_later never raises
+            if self.transport.is_closing() or busy.disconnected:
+                code = 499  # the client went away first: nobody to answer
+            else:
+                self._reply(code, encoded, busy.keep_alive)
+            metrics.REQUESTS.finished(call.webhook.name, operation, decision, code, call.started)
+
+        task.add_done_callback(answered)
 
     def connection_lost(self, exc: Exception | None) -> None:
         call, self._call = self._call, None

@@ -8,14 +8,16 @@ namespaces labelled ``connectionpool-webhook.io/enforcement`` at them).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable
 from typing import Literal, NamedTuple
 
-from webhook.rules import connectionpool, releases, updates
+from webhook.rules import connectionpool, integrity, releases, updates
 from webhook.rules.enforcement import Enforcement
+from webhook.rules.fielderrors import FieldError
 from webhook.rules.ruleset import RuleSet, ruleset
-from webhook.serve import admission
+from webhook.serve import admission, cluster_checks
 from webhook.serve.admission import Request, Response
+from webhook.serve.cluster_checks import Cluster
 from webhook.serve.delivery import deliver
 
 # Operations that carry an object to judge; DELETE and CONNECT are always allowed.
@@ -27,21 +29,57 @@ REVIEWS = admission.Reader(releases.schema_of(releases.NEWEST))
 DEFAULT_RULES = ruleset()
 
 
-def validate(request: Request, enforcement: Enforcement = Enforcement.DENY,
-             rules: RuleSet = DEFAULT_RULES) -> Response:
+def validate(request: Request, enforcement: Enforcement = Enforcement.DENY, rules: RuleSet = DEFAULT_RULES,
+             cluster: Cluster | None = None) -> Response | Awaitable[Response]:
+    """Judge a write by the rules and, with a view of the cluster, by the integrity rules too; an answer, or one still
+    to come when a Secret has to be read first."""
     if request.operation not in JUDGED:
         return admission.ALLOWED
     obj = request.object
     if updates.being_deleted(obj):
         return admission.ALLOWED
+    old = None
     if request.operation == "UPDATE":
-        errors, unchanged = rules.validate_update(obj, request.old_object())
+        old = request.old_object()
+        errors, unchanged = rules.validate_update(obj, old)
     else:
         errors, unchanged = rules.validate(obj), []
-    if not errors and not unchanged:
-        return admission.ALLOWED  # the common path
-    name = connectionpool.object_name(obj) or request.name
-    return deliver(enforcement, errors, unchanged, group=connectionpool.GROUP, kind=connectionpool.KIND, name=name)
+    if cluster is None or (old is not None and cluster_checks.unchanged(obj, old)):
+        if not errors and not unchanged:
+            return admission.ALLOWED  # the common path
+        return _verdict(request, enforcement, errors, unchanged)
+    pool = integrity.pool_of(obj, request.namespace)
+    findings, pending = cluster_checks.check(cluster, pool, integrity.pool_of(old, request.namespace))
+    judged = _Judged(request, enforcement, errors, unchanged, findings)
+    return judged.response() if pending is None else _after(pending, judged)
+
+
+class _Judged(NamedTuple):
+    """A verdict whose cluster checks may still be running: the rules' errors, and the checks' findings."""
+
+    request: Request
+    enforcement: Enforcement
+    errors: list[FieldError]
+    unchanged: list[FieldError]
+    findings: cluster_checks.Findings
+
+    def response(self) -> Response:
+        return _verdict(self.request, self.enforcement, [*self.errors, *self.findings.errors], self.unchanged,
+                        self.findings.warnings)
+
+
+async def _after(pending: Awaitable[None], judged: _Judged) -> Response:
+    await pending
+    return judged.response()
+
+
+def _verdict(request: Request, enforcement: Enforcement, errors: list[FieldError], unchanged: list[FieldError],
+             notes: list[str] | tuple[()] = ()) -> Response:
+    if not errors and not unchanged and not notes:
+        return admission.ALLOWED
+    name = connectionpool.object_name(request.object) or request.name
+    return deliver(enforcement, errors, unchanged, group=connectionpool.GROUP, kind=connectionpool.KIND, name=name,
+                   notes=notes)
 
 
 def mutate(request: Request) -> Response:
@@ -58,12 +96,13 @@ class Webhook(NamedTuple):
     enforcement: Enforcement | Literal[""] = ""  # how a validating webhook delivers its verdict; "" for mutating
 
 
-def webhooks(enforcement: Enforcement = Enforcement.DENY, rules: RuleSet = DEFAULT_RULES) -> dict[str, Webhook]:
-    """Route path -> webhook, for a server whose default mode is ``enforcement`` and whose cluster applies
-    ``rules``."""
+def webhooks(enforcement: Enforcement = Enforcement.DENY, rules: RuleSet = DEFAULT_RULES,
+             cluster: Cluster | None = None) -> dict[str, Webhook]:
+    """Route path -> webhook, for a server whose default mode is ``enforcement``, whose cluster applies ``rules``,
+    and which checks integrity against ``cluster`` (None: the cluster checks are off)."""
 
-    def judge(mode: Enforcement) -> Callable[[Request], Response]:
-        return functools.partial(validate, enforcement=mode, rules=rules)  # no Python frame of its own
+    def judge(mode: Enforcement) -> admission.Handler:
+        return functools.partial(validate, enforcement=mode, rules=rules, cluster=cluster)  # no frame of its own
 
     routes = {"/validate": Webhook("validate", judge(enforcement), enforcement)}
     for mode in Enforcement:

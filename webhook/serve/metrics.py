@@ -206,6 +206,13 @@ CERT_EXPIRY = Gauge(
     multiprocess_mode="livemin",
     registry=REGISTRY,
 )
+CLUSTER_CHECKS_SKIPPED = Counter(
+    f"{PREFIX}_cluster_checks_skipped_total",
+    "Requests whose cluster checks were skipped because the cluster could not be read, by reason (not_synced, "
+    "unreachable, forbidden, timeout, error); the rules of the object itself still decided.",
+    ["reason"],
+    registry=REGISTRY,
+)
 BUILD_INFO = Gauge(
     f"{PREFIX}_build_info", "Always 1; the version is a label.", ["version"], multiprocess_mode="liveall",
     registry=REGISTRY,

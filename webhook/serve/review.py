@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from webhook.serve import admission, metrics
 from webhook.serve.handlers import REVIEWS, Webhook
@@ -114,8 +114,18 @@ def _decision(response: admission.Response) -> str:
     return "error" if response.status is not None and response.status.get("code") == 500 else "denied"
 
 
-def answer(body: bytes, webhook: Webhook, started: float, request_log: RequestLog) -> tuple[int, bytes, str, str]:
-    """Decode, judge and encode one AdmissionReview: (HTTP status, response body, operation, decision)."""
+Answered = tuple[int, bytes, str, str]  # HTTP status, response body, operation, decision
+
+
+class Pending(NamedTuple):
+    """A review whose handler must ask the cluster before it can answer: await :func:`answer_later`."""
+
+    request: admission.Request
+    response: Awaitable[admission.Response]
+
+
+def answer(body: bytes, webhook: Webhook, started: float, request_log: RequestLog) -> Answered | Pending:
+    """Decode, judge and encode one AdmissionReview, or say what is still to be awaited."""
     try:
         request = REVIEWS.decode(body)
     except admission.BadReview as exc:
@@ -123,8 +133,29 @@ def answer(body: bytes, webhook: Webhook, started: float, request_log: RequestLo
     try:
         response = webhook.handler(request)
     except Exception:
-        log.exception("handler failed", extra={"fields": {"uid": request.uid, "webhook": webhook.name}})
-        response = admission.errored("internal error while reviewing the object; see the webhook's logs")
+        response = _failed(request, webhook)
+    if isinstance(response, admission.Response):
+        return finish(request, response, webhook, started, request_log)
+    return Pending(request, response)
+
+
+async def answer_later(pending: Pending, webhook: Webhook, started: float, request_log: RequestLog) -> Answered:
+    """The answer of a :class:`Pending` review, once the handler has it; never an exception."""
+    try:
+        response = await pending.response
+    except Exception:
+        response = _failed(pending.request, webhook)
+    return finish(pending.request, response, webhook, started, request_log)
+
+
+def _failed(request: admission.Request, webhook: Webhook) -> admission.Response:
+    log.exception("handler failed", extra={"fields": {"uid": request.uid, "webhook": webhook.name}})
+    return admission.errored("internal error while reviewing the object; see the webhook's logs")
+
+
+def finish(request: admission.Request, response: admission.Response, webhook: Webhook, started: float,
+           request_log: RequestLog) -> Answered:
+    """Encode the answer, count it, log it."""
     encoded = admission.encode(request, response)
     decision = _decision(response)
     if response.errors and webhook.enforcement:
@@ -176,7 +207,10 @@ async def review(scope: Scope, receive: Receive, send: Send, webhook: Webhook, r
             # The rest of a refused body is not read: close instead of draining it.
             start, end = reply_messages(code, refusal(webhook, refused), close=True)
         else:
-            code, encoded, operation, decision = answer(body, webhook, started, request_log)
+            answered = answer(body, webhook, started, request_log)
+            if isinstance(answered, Pending):
+                answered = await answer_later(answered, webhook, started, request_log)
+            code, encoded, operation, decision = answered
             start, end = reply_messages(code, encoded)
         await send(start)
         await send(end)

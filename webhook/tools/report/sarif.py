@@ -21,6 +21,8 @@ RULE_HELP = {
     "FieldValueNotSupported": "The value is not one of the values the field supports.",
     "FieldValueTypeInvalid": "The value has the wrong JSON type.",
     "FieldValueInvalid": "The value breaks the field's rules.",
+    "FieldValueDuplicate": "Another object already claims the same value (the same Aiven pool, the same Secret).",
+    "FieldValueForbidden": "The value would take over something this object does not own.",
 }
 
 

@@ -1,0 +1,236 @@
+"""Integrity: the rules that look beyond one object, at the other ConnectionPools and at the Secrets they use.
+
+A pool's identity in Aiven is (``spec.project``, ``spec.serviceName``, ``metadata.name``); the operator writes its
+connection Secret, named ``spec.connInfoSecretTarget.name`` (default: the resource's name), in the object's namespace
+and makes itself its controller (unless ``spec.connInfoSecretTargetDisabled``). From these facts:
+
+1. a second ConnectionPool with the same identity would manage the same Aiven pool (denied);
+2. a second ConnectionPool writing the same Secret would fail forever at reconcile time (denied);
+3. a Secret of that name that exists and is not controlled by this ConnectionPool would get the pool's keys merged
+   into it (denied);
+4. identity fields that change under a live pool (:mod:`webhook.rules.releases`: the immutability rules);
+5. ``spec.authSecretRef.name`` naming a Secret that does not exist (a warning: it may be applied in the same
+   ``kubectl apply``, after the pool).
+
+The functions here are pure: they read a :class:`View` of the other pools (an :class:`Index`: built from a watch by
+the server, from a list by ``audit``, from the manifests by ``check``) and, for 3 and 5, what is known of one Secret
+(its metadata, or that it does not exist). Getting those is the caller's job, as is deciding what to do when it
+cannot (a missing view never denies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+from webhook.rules import connectionpool
+from webhook.rules.fielderrors import ErrorType, FieldError, error, go_quote
+
+
+class Pool(NamedTuple):
+    """What the integrity rules need of one ConnectionPool."""
+
+    namespace: str
+    name: str
+    project: str
+    service: str
+    secret: str | None  # the connection Secret it writes; None when connInfoSecretTargetDisabled
+    uid: str = ""
+    created: str = ""  # metadata.creationTimestamp (RFC 3339: ordered as text)
+    auth_secret: str | None = None  # spec.authSecretRef.name
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        return self.project, self.service, self.name
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.namespace, self.name
+
+    @property
+    def shown(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+def _string(value: Any) -> str | None:
+    return value if type(value) is str and value else None
+
+
+def pool_of(obj: Any, namespace: str = "") -> Pool | None:
+    """The pool an object describes, or None when its identity is not there to read (a malformed object, which the
+    schema rules judge). ``namespace`` is the request's, for an object that does not say its own."""
+    if type(obj) is not dict:
+        return None
+    metadata, spec = obj.get("metadata"), obj.get("spec")
+    if type(metadata) is not dict or type(spec) is not dict:
+        return None
+    name, project, service = _string(metadata.get("name")), _string(spec.get("project")), _string(
+        spec.get("serviceName"))
+    if name is None or project is None or service is None:
+        return None
+    target = spec.get("connInfoSecretTarget")
+    secret = _string(target.get("name")) if type(target) is dict else None
+    auth = spec.get("authSecretRef")
+    return Pool(
+        namespace=_string(metadata.get("namespace")) or namespace,
+        name=name,
+        project=project,
+        service=service,
+        secret=None if spec.get("connInfoSecretTargetDisabled") is True else (secret or name),
+        uid=_string(metadata.get("uid")) or "",
+        created=_string(metadata.get("creationTimestamp")) or "",
+        auth_secret=_string(auth.get("name")) if type(auth) is dict else None,
+    )
+
+
+class View(Protocol):
+    """The other ConnectionPools, as far as they are known."""
+
+    def with_identity(self, identity: tuple[str, str, str]) -> Iterable[Pool]: ...
+
+    def writing(self, namespace: str, secret: str) -> Iterable[Pool]: ...
+
+
+class Index:
+    """Pools by identity and by the Secret they write, kept current with :meth:`put` and :meth:`remove` (a watch's
+    events, a list's items, a run of manifests). Plain dicts of tuples: cheap to keep for 100,000 pools, and reads
+    from another thread see one consistent entry (each change is one dict operation)."""
+
+    def __init__(self) -> None:
+        self.pools: dict[tuple[str, str], Pool] = {}
+        self._by_identity: dict[tuple[str, str, str], dict[tuple[str, str], Pool]] = {}
+        self._by_secret: dict[tuple[str, str], dict[tuple[str, str], Pool]] = {}
+
+    def __len__(self) -> int:
+        return len(self.pools)
+
+    def put(self, pool: Pool) -> None:
+        old = self.pools.get(pool.key)
+        if old == pool:
+            return
+        if old is not None:
+            self.remove(old.key)
+        self.pools[pool.key] = pool
+        self._by_identity.setdefault(pool.identity, {})[pool.key] = pool
+        if pool.secret is not None:
+            self._by_secret.setdefault((pool.namespace, pool.secret), {})[pool.key] = pool
+
+    def remove(self, key: tuple[str, str]) -> None:
+        pool = self.pools.pop(key, None)
+        if pool is None:
+            return
+        _discard(self._by_identity, pool.identity, key)
+        if pool.secret is not None:
+            _discard(self._by_secret, (pool.namespace, pool.secret), key)
+
+    def with_identity(self, identity: tuple[str, str, str]) -> Iterable[Pool]:
+        return tuple(self._by_identity.get(identity, {}).values())
+
+    def writing(self, namespace: str, secret: str) -> Iterable[Pool]:
+        return tuple(self._by_secret.get((namespace, secret), {}).values())
+
+
+def _discard(index: dict[Any, dict[tuple[str, str], Pool]], at: Any, key: tuple[str, str]) -> None:
+    entries = index.get(at)
+    if entries is not None:
+        entries.pop(key, None)
+        if not entries:
+            del index[at]
+
+
+# --- 1 and 2: the other pools ------------------------------------------------------------------------------------
+
+NAME = "metadata.name"
+SECRET_NAME = "spec.connInfoSecretTarget.name"
+
+
+def same_pool(pool: Pool, other: Pool) -> FieldError:
+    """1: ``other`` already manages the Aiven pool ``pool`` would."""
+    return error(ErrorType.DUPLICATE, NAME, f"Duplicate value: {go_quote(pool.name)}: ConnectionPool {other.shown} "
+                 f"already manages the Aiven connection pool {go_quote(pool.name)} of project "
+                 f"{go_quote(pool.project)}, service {go_quote(pool.service)}; deleting either would delete it under "
+                 "the other")
+
+
+def same_secret(pool: Pool, other: Pool) -> FieldError:
+    """2: ``other`` already writes the Secret ``pool`` would."""
+    assert pool.secret is not None
+    return error(ErrorType.DUPLICATE, SECRET_NAME, f"Duplicate value: {go_quote(pool.secret)}: ConnectionPool "
+                 f"{other.shown} already writes the Secret {pool.namespace}/{pool.secret}; the operator would fail "
+                 "to reconcile this one")
+
+
+def conflicts(pool: Pool, view: View) -> list[FieldError]:
+    """What the other known pools make of ``pool``: 1 and 2, each naming the other object."""
+    found = [same_pool(pool, other) for other in _others(view.with_identity(pool.identity), pool)]
+    if pool.secret is not None:
+        found += [same_secret(pool, other) for other in _others(view.writing(pool.namespace, pool.secret), pool)]
+    return found
+
+
+def _others(pools: Iterable[Pool], pool: Pool) -> Iterator[Pool]:
+    return (other for other in sorted(pools) if other.key != pool.key)
+
+
+# --- 3 and 5: the Secrets ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A Secret's controller (its ownerReference with ``controller: true``)."""
+
+    api_version: str
+    kind: str
+    namespace: str  # the Secret's: an owner reference names an object of the same namespace
+    name: str
+
+    @property
+    def shown(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+    def is_pool(self, pool: Pool) -> bool:
+        """Whether this is ``pool``: as controller-runtime tells a controller apart, by group, kind and name (the
+        operator's SetControllerReference accepts an owner so named whatever its uid)."""
+        return (self.api_version.split("/")[0] == connectionpool.GROUP and self.kind == connectionpool.KIND
+                and self.name == pool.name)
+
+
+class Secret(NamedTuple):
+    """What is read of a Secret: its metadata only (the PartialObjectMetadata form of the API; never its data)."""
+
+    namespace: str
+    name: str
+    controller: Owner | None
+
+
+def secret_of(metadata: Any, namespace: str, name: str) -> Secret:
+    """A Secret from its metadata (``PartialObjectMetadata.metadata``)."""
+    controller = None
+    owners = metadata.get("ownerReferences") if type(metadata) is dict else None
+    for owner in owners if type(owners) is list else ():
+        if type(owner) is dict and owner.get("controller") is True:
+            controller = Owner(str(owner.get("apiVersion") or ""), str(owner.get("kind") or ""), namespace,
+                               str(owner.get("name") or ""))
+            break
+    return Secret(namespace, name, controller)
+
+
+def foreign_secret(pool: Pool, secret: Secret | None) -> FieldError | None:
+    """3: the Secret ``pool`` would write exists and is not controlled by ``pool``."""
+    if pool.secret is None or secret is None:
+        return None
+    if secret.controller is None:
+        whose = "has no controller"
+    elif secret.controller.is_pool(pool):
+        return None
+    else:
+        whose = f"is controlled by {secret.controller.shown}"
+    return error(ErrorType.FORBIDDEN, SECRET_NAME, f"Forbidden: Secret {pool.namespace}/{pool.secret} already exists "
+                 f"and {whose}; the operator would write this pool's keys into it")
+
+
+def missing_auth_secret(pool: Pool) -> str:
+    """5: the warning for an ``authSecretRef.name`` that names no Secret."""
+    return (f"spec.authSecretRef.name: Secret {pool.namespace}/{pool.auth_secret} not found; the operator cannot "
+            "reconcile this ConnectionPool until it exists")
