@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import LiveServer
-from tests.support import IN_PROCESS, Client, ServerProcess, make_certs
+from tests.support.commands import IN_PROCESS, make_certs
+from tests.support.https import Client
+from tests.support.servers import LiveServer, ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -21,8 +22,6 @@ def server(pki: Path) -> Iterator[ServerProcess]:
     proc = ServerProcess(pki, "--log-format", "json").wait_ready()
     yield proc
     proc.stop()
-
-
 
 
 @pytest.fixture(scope="session")

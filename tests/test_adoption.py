@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.chart_render import render
-from tests.policy_eval import run as cel
-from tests.support import Client, ServerProcess, apply_patch, pool, reference, review
+from tests.support.chart_render import render
+from tests.support.https import Client
+from tests.support.policy_eval import run as cel
+from tests.support.reviews import apply_patch, pool, reference, review
+from tests.support.servers import ServerProcess
 from webhook.rules import connectionpool, updates
 from webhook.rules.enforcement import MAX_WARNING
 from webhook.serve import handlers

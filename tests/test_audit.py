@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.fake_apiserver import PREFIX, FakeApiserver, stored
-from tests.support import cli, free_port, make_certs
+from tests.support.commands import cli, make_certs
+from tests.support.fake_apiserver import PREFIX, FakeApiserver, stored
+from tests.support.https import free_port
 from webhook.rules import connectionpool
 
 

@@ -24,7 +24,10 @@ from typing import Any
 import pytest
 from matplotlib import image
 
-from tests.support import ROOT, Client, ServerProcess, apply_patch, free_port, reference, reference_requests, review
+from tests.support import ROOT
+from tests.support.https import Client, free_port
+from tests.support.reviews import apply_patch, reference, reference_requests, review
+from tests.support.servers import ServerProcess
 
 BENCH = ROOT / "bench"
 BODIES = ("validate-valid", "validate-invalid", "mutate")

@@ -20,7 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from tests.chart_render import (
+from tests.support.chart_render import (
     CHART,
     CRD_KINDS,
     NAMESPACE,
@@ -31,7 +31,8 @@ from tests.chart_render import (
     secret_pem,
     validate_values,
 )
-from tests.support import Client, free_port, make_certs
+from tests.support.commands import make_certs
+from tests.support.https import Client, free_port
 from webhook import certs
 from webhook.serve import handlers
 from webhook.serve.app import create_app

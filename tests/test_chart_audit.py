@@ -11,7 +11,7 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 
-from tests.chart_render import NAMESPACE, RELEASE, lint_findings, render, validate_values
+from tests.support.chart_render import NAMESPACE, RELEASE, lint_findings, render, validate_values
 from webhook import cli
 from webhook.rules import wording
 

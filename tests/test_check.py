@@ -14,7 +14,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.support import ROOT, cli, cli_in_process, command, pool
+from tests.support import ROOT
+from tests.support.commands import cli, cli_in_process, command
+from tests.support.reviews import pool
 from webhook.rules import connectionpool, wording
 from webhook.tools import check, kubeyaml
 from webhook.tools.report.json import result_json

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support import REFERENCE, REFERENCE_REQUESTS, reference
+from tests.support.reviews import REFERENCE, REFERENCE_REQUESTS, reference
 
 
 def test_every_captured_request_is_listed_for_replay() -> None:

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Client, ServerProcess, make_certs, pool, review
-from tests.test_operations import https_metrics, sample
+from tests.support.commands import make_certs
+from tests.support.https import Client
+from tests.support.metrics import https_metrics, sample
+from tests.support.reviews import pool, review
+from tests.support.servers import ServerProcess
 
 PREFIX = "connectionpool_webhook"
 

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fuzzing import (
+from tests.support.fuzzing import (
     API_VERSIONS,
     EDGE_STRINGS,
     OPERATIONS,
@@ -32,9 +32,11 @@ from tests.fuzzing import (
     json_values,
     oracle_fields,
 )
-from tests.fuzzing import fuzz as _fuzz
-from tests.support import Client, Reply, ServerProcess, pool, review
-from tests.wording_oracle import NEWEST, check_causes
+from tests.support.fuzzing import fuzz as _fuzz
+from tests.support.https import Client, Reply
+from tests.support.reviews import pool, review
+from tests.support.servers import ServerProcess
+from tests.support.wording_oracle import NEWEST, check_causes
 
 JUDGED = ("CREATE", "UPDATE")
 ENDPOINTS = ("/validate", "/mutate")

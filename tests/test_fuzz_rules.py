@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzzing import (
+from tests.support.fuzzing import (
     API_VERSION,
     INT64_MAX,
     ORACLE_SCHEMA,

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzzing import connection_pools, fuzz, json_values
-from tests.support import pool
-from tests.wording_oracle import VERSIONS, Cause, check_causes, expected_causes, go_float, go_sharp_v
+from tests.support.fuzzing import connection_pools, fuzz, json_values
+from tests.support.reviews import pool
+from tests.support.wording_oracle import VERSIONS, Cause, check_causes, expected_causes, go_float, go_sharp_v
 from webhook.rules import connectionpool, wording
 
 

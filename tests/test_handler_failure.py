@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live import Lines, LiveServer, logged
-from tests.support import Client, pool, review
+from tests.support.https import Client
+from tests.support.reviews import pool, review
+from tests.support.servers import Lines, LiveServer, logged
 from webhook.serve import admission
 from webhook.serve.handlers import Webhook
 from webhook.serve.review import AdmissionFastPath

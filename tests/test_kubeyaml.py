@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml as pyyaml
 
-from tests.support import ROOT
+from tests.support import DATA, ROOT
 from webhook.rules import fielderrors as fe
 from webhook.tools import kubeyaml, yaml11
 
@@ -260,7 +260,7 @@ def test_line_of_finds_fields() -> None:
 # --- against Go itself: tests/go/kubeyaml-oracle prints what Go's standard library makes of these inputs ----------
 
 ORACLE_SOURCE = ROOT / "tests" / "go" / "kubeyaml-oracle"
-ORACLE_GOLDEN = ROOT / "tests" / "data" / "kubeyaml-go-oracle.json"
+ORACLE_GOLDEN = DATA / "kubeyaml-go-oracle.json"
 
 
 def _float32_bits(bits: int) -> str:

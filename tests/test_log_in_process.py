@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live import Lines, LiveServer, logged
-from tests.support import Client, pool, reference, review
+from tests.support.https import Client
+from tests.support.reviews import pool, reference, review
+from tests.support.servers import Lines, LiveServer, logged
 
 FIELDS = ("webhook", "enforcement", "operation", "namespace", "name", "user", "dryRun", "decision", "errors",
           "patchOps")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live import Lines, LiveServer, logged
-from tests.support import Client, pool, review
+from tests.support.https import Client
+from tests.support.reviews import pool, review
+from tests.support.servers import Lines, LiveServer, logged
 from webhook.rules import enforcement
 from webhook.rules import fielderrors as fe
 

@@ -12,35 +12,16 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import Client, ServerProcess, cli, free_port, make_certs, pool, review
+from tests.support.commands import cli, make_certs
+from tests.support.https import Client, free_port
+from tests.support.metrics import https_metrics, sample, scrape
+from tests.support.reviews import pool, review
+from tests.support.servers import ServerProcess
 from webhook import __version__
 from webhook.serve.metrics import RequestStats
 
 PREFIX = "connectionpool_webhook"
-
-
-def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Samples by (name, sorted labels)."""
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def sample(samples: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def https_metrics(server: ServerProcess) -> dict:  # type: ignore[type-arg]
-    client = server.client()
-    reply = client.request("GET", "/metrics")
-    client.close()
-    assert reply.status == 200
-    assert reply.headers["content-type"].startswith("text/plain")
-    return scrape(reply.body.decode())
 
 
 @pytest.fixture

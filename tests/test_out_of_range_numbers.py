@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from tests.support import Client, pool, review
+from tests.support.https import Client
+from tests.support.reviews import pool, review
 from webhook.rules import connectionpool
 
 INT64_MAX = 9223372036854775807

@@ -24,9 +24,11 @@ import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tests.fuzzing import connection_pools, fuzz, json_values, mostly, names, sized_text
-from tests.policy_eval import Undecodable, apiserver_decoded, evaluate, patch, without_nul
-from tests.support import ROOT, command, pool, reference
+from tests.support import DATA, ROOT
+from tests.support.commands import command
+from tests.support.fuzzing import connection_pools, fuzz, json_values, mostly, names, sized_text
+from tests.support.policy_eval import Undecodable, apiserver_decoded, evaluate, patch, without_nul
+from tests.support.reviews import pool, reference
 from webhook.rules import connectionpool, validator, wording
 from webhook.rules import updates as update_rules
 from webhook.rules.fielderrors import FieldError
@@ -36,7 +38,7 @@ from webhook.tools.policy import objects as policy
 
 # One version per distinct export: wording rows, API versions and go-openapi's integer rule.
 VERSIONS = ["1.28", "1.30", "1.32", "1.34", "1.35", "1.36", f"{policy.NEWEST[0]}.{policy.NEWEST[1]}"]
-GOLDEN = ROOT / "tests" / "data" / "policy"
+GOLDEN = DATA / "policy"
 
 
 def _exported(version: str) -> tuple[dict[str, Any], dict[str, Any] | None, wording.Wording]:
@@ -465,7 +467,7 @@ def test_reserved_words_are_never_selected_with_a_dot(version: str) -> None:
 
 
 def test_every_expression_compiles_in_cel() -> None:
-    from tests.policy_eval import compiled  # noqa: PLC0415
+    from tests.support.policy_eval import compiled  # noqa: PLC0415
 
     for version in VERSIONS:
         for _where, expression in all_expressions(version):
@@ -738,7 +740,7 @@ def test_static_messages_name_the_rule_without_the_value(version: str, too_long:
     "\u0100\u0378\u2028\ufffe\uffff", "\U00010000\U000e0001\U0010ffff", "数😀",
 ])
 def test_string_literals_read_back_as_the_same_text(text: str) -> None:
-    from tests.policy_eval import run  # noqa: PLC0415
+    from tests.support.policy_eval import run  # noqa: PLC0415
 
     literal = cel.lit(text)
     assert run(literal, {}) == text

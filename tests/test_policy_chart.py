@@ -9,8 +9,8 @@ import kubernetes_validate
 import pytest
 from helm_python import HelmValuesError
 
-from tests.chart_render import NAMESPACE, RELEASE, lint_findings, render, validate_values
 from tests.support import ROOT
+from tests.support.chart_render import NAMESPACE, RELEASE, lint_findings, render, validate_values
 from tests.test_policy import VERSIONS
 from webhook.tools.policy import chart, objects
 

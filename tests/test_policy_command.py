@@ -11,11 +11,11 @@ import re
 import pytest
 import yaml
 
-from tests.support import ROOT
+from tests.support import DATA, ROOT
 from webhook import cli
 from webhook.tools.policy import chart, objects
 
-GOLDEN = ROOT / "tests" / "data" / "policy"
+GOLDEN = DATA / "policy"
 
 
 @pytest.mark.parametrize(("args", "golden"), [

@@ -18,8 +18,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzzing import API_VERSIONS, OPERATIONS, admission_reviews, connection_pools, fuzz, json_values, names
-from tests.support import reference, reference_requests
+from tests.support.fuzzing import (
+    API_VERSIONS,
+    OPERATIONS,
+    admission_reviews,
+    connection_pools,
+    fuzz,
+    json_values,
+    names,
+)
+from tests.support.reviews import reference, reference_requests
 from webhook.rules import connectionpool
 from webhook.rules.schema import Object
 from webhook.serve import admission, handlers

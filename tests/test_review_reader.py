@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import pool, review
+from tests.support.reviews import pool, review
 from webhook.rules.schema import Integer, Object, String
 from webhook.serve import admission, handlers
 

@@ -8,7 +8,7 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from tests.support import pool
+from tests.support.reviews import pool
 from webhook.rules import connectionpool, validator, wording
 from webhook.rules.connectionpool import default, validate
 from webhook.rules.schema import Object, String

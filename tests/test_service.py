@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import Client, ServerProcess, apply_patch, pool, reference, reference_requests, review
+from tests.support.https import Client
+from tests.support.reviews import apply_patch, pool, reference, reference_requests, review
+from tests.support.servers import ServerProcess
 from webhook.serve import admission
 from webhook.serve.review import Refused, read_body
 

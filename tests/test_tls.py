@@ -18,17 +18,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.support import (
-    SERVICE_NAME,
-    Client,
-    ServerProcess,
-    cli,
-    client_context,
-    free_port,
-    make_certs,
-    pool,
-    review,
-)
+from tests.support import SERVICE_NAME
+from tests.support.commands import cli, make_certs
+from tests.support.https import Client, client_context, free_port
+from tests.support.reviews import pool, review
+from tests.support.servers import ServerProcess
 from webhook import certs
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import Client, pool, review
+from tests.support.https import Client
+from tests.support.reviews import pool, review
 from webhook.rules.fielderrors import format_value, go_quote
 
 QUOTED = [

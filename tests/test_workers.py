@@ -17,7 +17,11 @@ from typing import Any
 
 import pytest
 
-from tests.support import ROOT, SERVICE_NAME, ServerProcess, cli, client_context, free_port, pool, review
+from tests.support import ROOT, SERVICE_NAME
+from tests.support.commands import cli
+from tests.support.https import client_context, free_port
+from tests.support.reviews import pool, review
+from tests.support.servers import ServerProcess
 
 SERVING = re.compile(r"worker (\d+) serving https://")
 BODY = json.dumps(review(pool())).encode()

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.support import REFERENCE_REQUESTS, Client, pool, reference, review
+from tests.support.https import Client
+from tests.support.reviews import REFERENCE_REQUESTS, pool, reference, review
 from webhook.serve import admission, handlers
 
 PATHS = ["/validate", "/mutate"]

@@ -10,7 +10,6 @@ import copy
 import json
 import math
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -19,9 +18,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, validators
 
+from tests.support import DATA
 from webhook.rules import connectionpool
 
-SCHEMA_FILE = Path(__file__).parent / "data" / "connectionpool.schema.json"
+SCHEMA_FILE = DATA / "connectionpool.schema.json"
 ORACLE_SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text())
 
 

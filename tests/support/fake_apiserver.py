@@ -19,14 +19,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-DATA = Path(__file__).parent / "data" / "audit"
+from tests.support import DATA
+
+STORED = DATA / "audit"
 PREFIX = "/apis/aiven.io/v1alpha1"
 
 
 def stored(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
     """An object shaped like one a real apiserver stored (tests/data/audit, captured on v1.28); ``spec`` overrides
     fields (None removes one)."""
-    obj: dict[str, Any] = json.loads((DATA / "stored-connectionpool.json").read_text())
+    obj: dict[str, Any] = json.loads((STORED / "stored-connectionpool.json").read_text())
     obj["metadata"].update(name=name, namespace=namespace, uid=f"uid-{namespace}-{name}")
     for key, value in spec.items():
         if value is None:

@@ -29,7 +29,7 @@ import unicodedata
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from tests.fuzzing import ORACLE, prune_nulls
+from tests.support.fuzzing import ORACLE, prune_nulls
 
 VERSIONS = ("1.23", "1.28", "1.33", "1.35")
 NEWEST = VERSIONS[-1]  # words as the newest release does
