@@ -45,14 +45,14 @@ soak: $(VENV)/.dev .apt-deps
 # no property tests (hypothesis), and nothing that renders the chart (Helm's Go runtime does not survive a fork).
 MUTATION_MODULES ?= webhook/rules/schema.py webhook/rules/connectionpool.py webhook/rules/fielderrors.py webhook/serve/admission.py \
 	webhook/serve/handlers.py webhook/rules/wording.py webhook/rules/enforcement.py webhook/tools/kubeyaml.py webhook/tools/policy.py
-MUTATION_TESTS ?= tests/test_rules.py tests/test_schema.py tests/test_review_reader.py tests/test_values_in_messages.py \
-	tests/test_out_of_range_numbers.py tests/test_write_refusals.py tests/test_handler_failure.py tests/test_service.py \
-	tests/test_adoption.py tests/test_modes_in_process.py tests/test_docs.py tests/test_kubeyaml.py tests/test_policy.py \
-	tests/test_policy_command.py tests/test_check.py tests/test_log_in_process.py \
-	$(addprefix --deselect tests/test_adoption.py::,test_a_warn_default_fails_open_and_reaches_the_server \
+MUTATION_TESTS ?= tests/rules/test_connectionpool_rules.py tests/rules/test_schema.py tests/serve/test_review_reader.py tests/rules/test_values_in_messages.py \
+	tests/rules/test_out_of_range_numbers.py tests/serve/test_write_refusals.py tests/serve/test_handler_failure.py tests/serve/test_admission_requests.py \
+	tests/serve/test_ratcheting.py tests/serve/test_enforcement_modes.py tests/test_docs.py tests/tools/test_kubeyaml.py tests/tools/test_policy.py \
+	tests/tools/test_policy_command.py tests/tools/test_check.py tests/serve/test_request_log.py \
+	$(addprefix --deselect tests/serve/test_ratcheting.py::,test_a_warn_default_fails_open_and_reaches_the_server \
 	  test_every_namespace_is_selected_by_exactly_one_validating_entry test_one_validating_entry_per_enforcement_label \
 	  test_the_server_words_errors_as_the_clusters_version_by_default) \
-	$(addprefix --deselect tests/test_policy.py::,test_create_verdicts_match_the_webhook \
+	$(addprefix --deselect tests/tools/test_policy.py::,test_create_verdicts_match_the_webhook \
 	  test_any_json_object_gets_the_webhooks_verdict test_update_verdicts_match_the_webhooks_ratcheting \
 	  test_defaulting_patch_matches_the_webhooks)
 $(VENV)/.mutation: $(VENV)/.dev

@@ -9,14 +9,14 @@ the working tree is never touched. It takes two passes:
 
 1. every mutant, each in a process forked from one that has already run the tests once (fast). Such a process
    keeps what ``webhook`` computed at import time (the checks compiled from the schema), so a mutant of that code
-   only shows where a test runs it again (tests/test_schema.py compiles its own schemas); webhook's caches are
+   only shows where a test runs it again (tests/rules/test_schema.py compiles its own schemas); webhook's caches are
    emptied before each test (this module is also the pytest plugin that does it).
 2. every survivor again, in a fresh process that imports ``webhook`` with the mutant in place: only what survives
    both is reported.
 
 Only tests that run the code in the test process can kill a mutant (mutmut learns which tests reach which function
 by tracing calls in that process), so the tests that take the ``client`` fixture are pointed at the server run in
-this process (tests/conftest.py, tests/live.py), and ``--tests`` lists fast tests only.
+this process (tests/conftest.py, tests/support/servers.py), and ``--tests`` lists fast tests only.
 
 Usage: python tests/mutation.py --modules "webhook/a.py webhook/b.py" --tests "tests/test_x.py ..." [--workers 2]
 """

@@ -2,7 +2,7 @@
 Python binding of cel-cpp, which passes the same CEL conformance suite as cel-go, the Kubernetes one).
 
 Where cel-cpp and Kubernetes' cel-go environment differ, this module takes the apiserver's side or the tests check
-the policy for the difference instead (tests/test_policy.py, "differences"):
+the policy for the difference instead (tests/tools/test_policy.py, "differences"):
 
 - Kubernetes declares ``object``, ``oldObject`` and ``variables`` dynamically typed and ``request`` as an object;
   here all four are dynamic maps.

@@ -1,7 +1,7 @@
 """The causes the apiserver would give for an object, reason and message, worded without the webhook's code.
 
-Which fields are wrong comes from the hand-written JSON Schema oracle (tests/fuzzing.py); how each error is worded
-comes from the Kubernetes sources, as summed up in the team's wording research, per version:
+Which fields are wrong comes from the hand-written JSON Schema oracle (tests/support/fuzzing.py); how each error is
+worded comes from the Kubernetes sources, as summed up in the team's wording research, per version:
 
 - maxLength: before 1.24 ``FieldValueInvalid`` ``Invalid value: "<v>": <path> in body should be at most N chars
   long``; 1.24 to 1.31 ``FieldValueTooLong`` ``Too long: may not be longer than N``; from 1.32 ``Too long: may not be

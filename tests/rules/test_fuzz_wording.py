@@ -1,8 +1,8 @@
 """Property tests of the rules' wording: every cause's reason and message, per Kubernetes version, against an oracle.
 
-The oracle (tests/wording_oracle.py) finds the wrong fields with the hand-written JSON Schema and words them from
-the Kubernetes sources, sharing no code with ``webhook``. Its own pieces are pinned first, against examples taken
-from the wording research (values printed by Go itself).
+The oracle (tests/support/wording_oracle.py) finds the wrong fields with the hand-written JSON Schema and words them
+from the Kubernetes sources, sharing no code with ``webhook``. Its own pieces are pinned first, against examples
+taken from the wording research (values printed by Go itself).
 """
 
 from __future__ import annotations

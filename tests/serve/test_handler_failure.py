@@ -1,7 +1,7 @@
 """A handler that raises: the answer is still a well-formed review (allowed false, code 500), counted and logged.
 
 No input makes the real handlers fail, so the test registers one more webhook, whose handler raises, on the app
-that ``serve``'s own settings build (tests/live.py). Everything around the handler is the real code: the fast
+that ``serve``'s own settings build (tests/support/servers.py). Everything around the handler is the real code: the fast
 path, the answer, the metrics and the log.
 """
 

@@ -200,7 +200,7 @@ def app_failing_at_startup(*_certs_and_settings: object) -> Callable[..., Any]:
 def test_workers_that_cannot_start_stop_the_server(pki: Path) -> None:
     """uvicorn's startup failure in a worker is not retried forever: the supervisor stops with its exit code."""
     code = ("import sys; from webhook import cli; from webhook.serve import server; "
-            "from tests.test_workers import app_failing_at_startup; "
+            "from tests.serve.test_workers import app_failing_at_startup; "
             "server.serve(cli.serve_settings(sys.argv[1:]), app_factory=app_failing_at_startup)")
     started = time.monotonic()
     result = subprocess.run(

@@ -1,7 +1,7 @@
 """The policy export: the generated CEL, run by a real CEL runtime, gives the webhook's verdicts case by case.
 
-The cases are the rules' own fuzzing strategies (tests/fuzzing.py), decoded as the apiserver decodes a request body.
-For each Kubernetes version whose wording or integer rule differs, every generated object must fail exactly the
+The cases are the rules' own fuzzing strategies (tests/support/fuzzing.py), decoded as the apiserver decodes a request
+body. For each Kubernetes version whose wording or integer rule differs, every generated object must fail exactly the
 validations the webhook (``connectionpool.validate``, ``ratchet``, ``being_deleted``) reports, in the same order and,
 where CEL can print the bad value as Go does, with the same text; defaulting must produce the webhook's patch.
 """

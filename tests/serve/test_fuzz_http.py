@@ -6,7 +6,7 @@ hand-made bytes the json module cannot produce: duplicate keys, NaN/Infinity, 50
 100k-deep nesting, lone surrogates; strings of hundreds of KB; any Content-Type; bodies over 7 MiB), the answer is a
 well-formed AdmissionReview echoing the request's uid and apiVersion, or a 4xx JSON ``Status``; never a 5xx, a
 traceback or a hang, and the server stays up. Where a review is usable, ``/validate`` agrees with the independent
-JSON Schema oracle of tests/fuzzing.py field for field, and ``/mutate`` never denies and only adds the absent
+JSON Schema oracle of tests/support/fuzzing.py field for field, and ``/mutate`` never denies and only adds the absent
 ``spec.connInfoSecretTarget.name``, idempotently.
 """
 

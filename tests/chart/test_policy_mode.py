@@ -11,7 +11,7 @@ from helm_python import HelmValuesError
 
 from tests.support import ROOT
 from tests.support.chart_render import NAMESPACE, RELEASE, lint_findings, render, validate_values
-from tests.test_policy import VERSIONS
+from tests.tools.test_policy import VERSIONS
 from webhook.tools.policy import chart, objects
 
 FULLNAME = f"{RELEASE}-connectionpool-webhook"
