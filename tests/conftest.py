@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,8 +33,31 @@ def live_server(pki: Path) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def client(request: pytest.FixtureRequest) -> Iterator[Client]:
+def serving(request: pytest.FixtureRequest) -> ServerProcess | LiveServer:
+    """The shared server: ``server``, or under `make mutation` (``IN_PROCESS``) ``live_server``."""
     source: ServerProcess | LiveServer = request.getfixturevalue("live_server" if IN_PROCESS else "server")
-    c = source.client()
+    return source
+
+
+@pytest.fixture
+def client(serving: ServerProcess | LiveServer) -> Iterator[Client]:
+    """A kept-alive connection to the shared server."""
+    c = serving.client()
     yield c
     c.close()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start servers of their own (``fresh_server(*serve_args)``), so counters start at zero and logs hold only
+    this test's lines; stopped after the test."""
+    servers: list[ServerProcess] = []
+
+    def start(*args: str, cert_dir: Path | None = None) -> ServerProcess:
+        server = ServerProcess(cert_dir or make_certs(tmp_path / f"pki{len(servers)}"), *args).wait_ready()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import jsonpatch
 import pytest
 
+from tests.support.commands import command
 from tests.support.reviews import pool
 from webhook.rules import connectionpool, validator, wording
 from webhook.rules.connectionpool import default, validate
@@ -319,3 +321,9 @@ def test_admit_defaults_then_judges_an_existing_target_without_a_name(target: di
         {"op": "add", "path": "/spec/connInfoSecretTarget/name", "value": "my-pool"},)
     assert obj == before  # the caller's object is left alone
     assert connectionpool.apply(obj, admitted.patch) == jsonpatch.apply_patch(obj, list(admitted.patch))
+
+
+def test_schema_command_prints_the_rules() -> None:
+    result = command("schema")
+    schema = json.loads(result.stdout)
+    assert schema["properties"]["spec"]["properties"]["databaseName"]["maxLength"] == 40

@@ -1,21 +1,29 @@
-"""Enforcement modes on the server run in this process: each route's mode reaches the violations metric and the
-request log (tests/test_adoption.py checks the same on a child process; here mutation testing sees it too)."""
+"""Enforcement modes: each route answers in its mode (deny, warn, dryrun), the default route in the server's mode,
+and every violation reaches the violations metric and the request log with its mode.
+
+The live tests run the server in this process, so that mutation testing sees the code that fills the metric and
+the log; the child-process test checks the same on the real command.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.https import Client
-from tests.support.reviews import pool, review
-from tests.support.servers import Lines, LiveServer, logged
+from tests.support.https import Client, answer
+from tests.support.reviews import pool, review, update
+from tests.support.servers import Lines, LiveServer, ServerProcess, logged, start_server
 from webhook.rules import enforcement
 from webhook.rules import fielderrors as fe
 
-BAD = pool(project="p" * 64, poolMode="bogus")
+LONG = "p" * 70
+PROJECT_TOO_LONG = "spec.project: Too long: may not be more than 63 bytes"
+BAD = pool(project=LONG, poolMode="bogus")
 
 
 # One server per test: the webhooks are made when the app starts, and mutmut credits what a fixture runs to the
@@ -85,3 +93,67 @@ def test_a_warning_is_cut_only_beyond_120_characters(length: int, shown: str) ->
     error = fe.error(fe.ErrorType.INVALID, "f", "m")._replace(text="x" * length)
     assert enforcement.warning(error) == shown
     assert enforcement.warning(error, " (unchanged)") == shown[: 120 - 12 - 3] + "..." + " (unchanged)"
+
+
+@pytest.fixture(scope="module")
+def warn_server(pki: Path) -> Iterator[ServerProcess | LiveServer]:
+    """A server whose default mode is warn, wording as v1.28 does."""
+    started = start_server(pki, "--enforcement", "warn", "--kubernetes-version", "v1.28.7")
+    yield started
+    started.stop()
+
+
+def test_each_mode_has_its_path(client: Client) -> None:
+    deny = answer(client, "/validate/deny", review(BAD))
+    assert deny["allowed"] is False and len(deny["status"]["details"]["causes"]) == 2
+    warn = answer(client, "/validate/warn", review(BAD))
+    assert warn["allowed"] is True and "status" not in warn
+    assert warn["warnings"] == [
+        PROJECT_TOO_LONG,
+        'spec.poolMode: Unsupported value: "bogus": supported values: "session", "transaction", "statement"',
+    ]
+    dryrun = answer(client, "/validate/dryrun", review(BAD))
+    assert dryrun == {"uid": review(BAD)["request"]["uid"], "allowed": True}
+    # The default path follows --enforcement (deny unless set).
+    assert answer(client, "/validate", review(BAD))["allowed"] is False
+
+
+def test_modes_change_nothing_for_a_valid_object(client: Client) -> None:
+    for path in ("/validate/deny", "/validate/warn", "/validate/dryrun"):
+        assert answer(client, path, review(pool())) == {"uid": review(pool())["request"]["uid"], "allowed": True}
+
+
+def test_the_server_default_mode_and_version_apply_to_validate(warn_server: ServerProcess | LiveServer) -> None:
+    client = warn_server.client()
+    try:
+        response = answer(client, "/validate?timeout=10s", review(BAD))
+        assert response["allowed"] is True
+        assert response["warnings"][0] == "spec.project: Too long: may not be longer than 63"
+        denied = answer(client, "/validate/deny", review(BAD))
+        assert denied["status"]["details"]["causes"][0]["message"] == "Too long: may not be longer than 63"
+    finally:
+        client.close()
+
+
+def test_violations_are_counted_by_mode_and_logged_with_the_mode(pki: Path) -> None:
+    proc = ServerProcess(pki, "--log-format", "json").wait_ready()
+    client = proc.client()
+    try:
+        for path, times in (("/validate/warn", 2), ("/validate/dryrun", 3), ("/validate", 1)):
+            for _ in range(times):
+                answer(client, path, review(BAD))
+        answer(client, "/validate/dryrun", review(pool()))  # valid: no violation
+        # Ratcheted only: not a violation either.
+        answer(client, "/validate", update(pool(project=LONG), pool(project=LONG)))
+        text = client.request("GET", "/metrics").body.decode()
+    finally:
+        client.close()
+        proc.stop()
+    counts = dict(re.findall(r'^connectionpool_webhook_violations_total\{enforcement="(\w+)",webhook="validate"\} '
+                             r"(\S+)$", text, re.MULTILINE))
+    assert counts == {"warn": "2.0", "dryrun": "3.0", "deny": "1.0"}
+    lines = [json.loads(line) for line in proc.log_file.read_text().splitlines() if '"admission review"' in line]
+    modes = [(line["enforcement"], line["decision"], line["errors"]) for line in lines]
+    assert modes.count(("dryrun", "allowed", 2)) == 3
+    assert modes.count(("warn", "allowed", 2)) == 2
+    assert ("deny", "denied", 2) in modes and ("dryrun", "allowed", 0) in modes

@@ -1,42 +1,25 @@
-"""Operating the server: Prometheus metrics, structured logs, and clients that stall."""
+"""The Prometheus metrics: requests by webhook, operation, result and code, certificate expiry and reloads, on the
+webhook port and the plain-HTTP metrics port, summed over workers."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import ssl
 import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 
 from tests.support.commands import cli, make_certs
 from tests.support.https import Client, free_port
 from tests.support.metrics import https_metrics, sample, scrape
 from tests.support.reviews import pool, review
-from tests.support.servers import ServerProcess
 from webhook import __version__
 from webhook.serve.metrics import RequestStats
 
 PREFIX = "connectionpool_webhook"
-
-
-@pytest.fixture
-def fresh_server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A server of its own, so counters start at zero and logs hold only this test's lines."""
-    servers: list[ServerProcess] = []
-
-    def start(*args: str, cert_dir: Path | None = None) -> ServerProcess:
-        server = ServerProcess(cert_dir or make_certs(tmp_path / f"pki{len(servers)}"), *args).wait_ready()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def test_request_metrics_by_webhook_operation_result_and_code(fresh_server) -> None:  # type: ignore[no-untyped-def]
@@ -137,114 +120,6 @@ def test_metrics_are_summed_over_workers(fresh_server) -> None:  # type: ignore[
             assert total < 30 and time.monotonic() < deadline, total
             time.sleep(0.2)
     assert sample(https_metrics(server), f"{PREFIX}_latency_seconds_count", webhook="validate") == 30
-
-
-def log_lines(server: ServerProcess) -> list[dict]:  # type: ignore[type-arg]
-    return [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
-
-
-def test_one_json_log_line_per_admission_request(fresh_server) -> None:  # type: ignore[no-untyped-def]
-    server = fresh_server()
-    secret = "do-not-log-this-value"
-    client = server.client()
-    obj = pool(project=secret, poolMode="bogus")
-    body = review(obj, uid="uid-1")
-    body["request"]["dryRun"] = True
-    client.post("/validate", body)
-    client.post("/mutate", review(pool(authSecretRef={"name": secret}), uid="uid-2"))
-    client.close()
-    time.sleep(0.2)
-    entries = [e for e in log_lines(server) if e["msg"] == "admission review"]
-    assert [e["uid"] for e in entries] == ["uid-1", "uid-2"]
-    first = entries[0]
-    assert {k: first[k] for k in ("webhook", "operation", "namespace", "name", "user", "dryRun", "decision",
-                                  "errors", "patchOps")} == {
-        "webhook": "validate", "operation": "CREATE", "namespace": "default", "name": "my-pool", "user": "admin",
-        "dryRun": True, "decision": "denied", "errors": 1, "patchOps": 0}
-    assert entries[1]["decision"] == "patched" and entries[1]["patchOps"] == 1
-    assert all(isinstance(e["latencyMs"], float) and e["level"] == "info" for e in entries)
-    assert secret not in server.logs()
-
-
-def test_text_log_format_is_for_humans(fresh_server) -> None:  # type: ignore[no-untyped-def]
-    server = fresh_server("--log-format", "text")
-    client = server.client()
-    client.post("/validate", review(pool(), uid="uid-text"))
-    client.close()
-    time.sleep(0.2)
-    line = next(line for line in server.logs().splitlines() if "uid-text" in line)
-    assert not line.startswith("{")
-    assert "admission review" in line and "decision=allowed" in line
-
-
-# Slow and stuck clients
-
-
-def raw(server: ServerProcess) -> ssl.SSLSocket:
-    return server.client(timeout=30).connect()
-
-
-def closed_within(sock: socket.socket, seconds: float) -> float:
-    """Seconds until the server closed the connection (fails if it stays open longer)."""
-    start = time.monotonic()
-    sock.settimeout(seconds)
-    try:
-        while sock.recv(4096):
-            pass
-    except (ConnectionResetError, ssl.SSLError):
-        pass
-    except TimeoutError:
-        pytest.fail(f"connection still open after {seconds}s")
-    return time.monotonic() - start
-
-
-def test_stalled_clients_are_cut_off_without_blocking_others(fresh_server) -> None:  # type: ignore[no-untyped-def]
-    server = fresh_server("--request-timeout", "1.5", "--keep-alive-timeout", "3")
-    headers_only = raw(server)
-    headers_only.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 500\r\n\r\n{")
-    half_headers = raw(server)
-    half_headers.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nConte")
-    silent = raw(server)
-    # Meanwhile everyone else is served at once.
-    client = server.client()
-    for _ in range(20):
-        started = time.monotonic()
-        assert client.post("/validate", review(pool())).status == 200
-        assert time.monotonic() - started < 1.0
-    client.close()
-    assert closed_within(headers_only, 5) < 5
-    assert closed_within(half_headers, 5) < 5
-    assert closed_within(silent, 6) >= 1.5  # idle, not stalled: the (longer) keep-alive timeout applies
-
-
-def test_a_body_sent_a_byte_at_a_time_blocks_nobody(fresh_server) -> None:  # type: ignore[no-untyped-def]
-    server = fresh_server("--request-timeout", "30")
-    body = json.dumps(review(pool())).encode()
-    slow = raw(server)
-    slow.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\n\r\n" % len(body))
-    client = server.client()
-    for i, byte in enumerate(body):
-        slow.sendall(bytes([byte]))
-        if i % 100 == 0:
-            assert client.post("/mutate", review(pool())).status == 200
-    reply = b""
-    while b"allowed" not in reply:
-        reply += slow.recv(4096)
-    assert reply.startswith(b"HTTP/1.1 200") and b'"allowed":true' in reply
-    slow.close()
-    client.close()
-
-
-def test_slow_body_past_the_deadline_is_cut_off(fresh_server) -> None:  # type: ignore[no-untyped-def]
-    server = fresh_server("--request-timeout", "1")
-    body = json.dumps(review(pool())).encode()
-    slow = raw(server)
-    slow.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
-    assert closed_within(slow, 5) < 5
-    assert server.client().post("/validate", review(pool())).status == 200
 
 
 def test_an_exited_workers_counts_stay_but_its_in_flight_requests_do_not() -> None:

@@ -1,8 +1,14 @@
-"""Who asked about which object: the request log line and the name a denial gives, on the server run in this process
-(tests/test_operations.py checks the log of a child process; here mutation testing sees the code that fills it)."""
+"""The request log: one line per admission review saying who asked about which object and what was decided, in JSON
+or as text for humans, never with the object's values; and the name a denial gives.
+
+The live tests run the server in this process, so that mutation testing sees the code that fills the log; the
+child-process tests check the log the real command writes.
+"""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.https import Client
 from tests.support.reviews import pool, reference, review
-from tests.support.servers import Lines, LiveServer, logged
+from tests.support.servers import Lines, LiveServer, ServerProcess, logged
 
 FIELDS = ("webhook", "enforcement", "operation", "namespace", "name", "user", "dryRun", "decision", "errors",
           "patchOps")
@@ -114,3 +120,41 @@ def test_a_denial_names_the_object(live: tuple[LiveServer, Lines], metadata_name
     client.close()
     assert status["details"]["name"] == shown
     assert status["message"].startswith(f'ConnectionPool.aiven.io "{shown}" is invalid: ')
+
+
+def log_lines(server: ServerProcess) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+
+
+def test_one_json_log_line_per_admission_request(fresh_server) -> None:  # type: ignore[no-untyped-def]
+    server = fresh_server()
+    secret = "do-not-log-this-value"
+    client = server.client()
+    obj = pool(project=secret, poolMode="bogus")
+    body = review(obj, uid="uid-1")
+    body["request"]["dryRun"] = True
+    client.post("/validate", body)
+    client.post("/mutate", review(pool(authSecretRef={"name": secret}), uid="uid-2"))
+    client.close()
+    time.sleep(0.2)
+    entries = [e for e in log_lines(server) if e["msg"] == "admission review"]
+    assert [e["uid"] for e in entries] == ["uid-1", "uid-2"]
+    first = entries[0]
+    assert {k: first[k] for k in ("webhook", "operation", "namespace", "name", "user", "dryRun", "decision",
+                                  "errors", "patchOps")} == {
+        "webhook": "validate", "operation": "CREATE", "namespace": "default", "name": "my-pool", "user": "admin",
+        "dryRun": True, "decision": "denied", "errors": 1, "patchOps": 0}
+    assert entries[1]["decision"] == "patched" and entries[1]["patchOps"] == 1
+    assert all(isinstance(e["latencyMs"], float) and e["level"] == "info" for e in entries)
+    assert secret not in server.logs()
+
+
+def test_text_log_format_is_for_humans(fresh_server) -> None:  # type: ignore[no-untyped-def]
+    server = fresh_server("--log-format", "text")
+    client = server.client()
+    client.post("/validate", review(pool(), uid="uid-text"))
+    client.close()
+    time.sleep(0.2)
+    line = next(line for line in server.logs().splitlines() if "uid-text" in line)
+    assert not line.startswith("{")
+    assert "admission review" in line and "decision=allowed" in line

@@ -213,3 +213,18 @@ def test_workers_that_cannot_start_stop_the_server(pki: Path) -> None:
     assert "deliberately broken" in result.stderr
     assert re.search(r"worker \d+ failed to start \(exit code 3\): stopping", result.stderr)
     assert "starting another" not in result.stderr
+
+
+def test_two_workers_share_the_port(pki: Path) -> None:
+    server = ServerProcess(pki, "--workers", "2").wait_ready()
+    try:
+        pids = set()
+        for _ in range(40):
+            client = server.client()
+            assert client.post("/validate", review(pool())).json()["response"]["allowed"] is True
+            client.close()
+        logs = server.logs()
+        pids = {line.split("[")[1].split("]")[0] for line in logs.splitlines() if "Started server process" in line}
+        assert len(pids) == 2
+    finally:
+        assert server.stop() == 0

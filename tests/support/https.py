@@ -76,3 +76,11 @@ class Client:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def answer(client: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The ``response`` of the AdmissionReview the server answers ``body`` with (HTTP 200 required)."""
+    reply = client.post(path, body)
+    assert reply.status == 200, reply.body
+    response: dict[str, Any] = reply.json()["response"]
+    return response

@@ -70,6 +70,13 @@ def review(obj: Any, operation: str = "CREATE", api_version: str = "admission.k8
     return {"kind": "AdmissionReview", "apiVersion": api_version, "request": request}
 
 
+def update(old: Any, new: Any) -> dict[str, Any]:
+    """An UPDATE review of ``old`` into ``new``."""
+    body = review(new, operation="UPDATE")
+    body["request"]["oldObject"] = old
+    return body
+
+
 def pool(**spec: Any) -> dict[str, Any]:
     """A valid ConnectionPool; keyword arguments override spec fields (None removes one)."""
     base: dict[str, Any] = {"databaseName": "defaultdb", "project": "my-project", "serviceName": "my-pg",

@@ -14,7 +14,6 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -24,8 +23,7 @@ import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tests.support import DATA, ROOT
-from tests.support.commands import command
+from tests.support import DATA
 from tests.support.fuzzing import connection_pools, fuzz, json_values, mostly, names, sized_text
 from tests.support.policy_eval import Undecodable, apiserver_decoded, evaluate, patch, without_nul
 from tests.support.reviews import pool, reference
@@ -478,7 +476,7 @@ def test_every_expression_compiles_in_cel() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The objects and the command
+# The objects (the command that prints them: test_policy_command.py)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -507,59 +505,6 @@ def test_api_versions_follow_the_kubernetes_version() -> None:
 def test_enforcement_picks_the_validation_action(enforcement: str, action: str) -> None:
     binding = next(o for o in policy.export(None, enforcement) if o["kind"] == "ValidatingAdmissionPolicyBinding")
     assert binding["spec"]["validationActions"] == [action]
-
-
-@pytest.mark.parametrize(("version", "golden"), [("1.28", "policy-1.28.yaml"), (None, "policy-newest.yaml")])
-def test_command_output_matches_the_reviewed_golden_files(version: str | None, golden: str) -> None:
-    args = ["policy"] + (["--kubernetes-version", version] if version else [])
-    result = command(*args)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == (GOLDEN / golden).read_text()
-    assert [d["kind"] for d in yaml.safe_load_all(result.stdout)][:2] == [
-        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
-
-
-def test_command_options() -> None:
-    result = command("policy", "--kubernetes-version", "v1.30.4-gke.1", "--enforcement", "warn",
-                     "--name", "pools.example")
-    assert result.returncode == 0, result.stderr
-    docs = list(yaml.safe_load_all(result.stdout))
-    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
-        ("ValidatingAdmissionPolicy", "pools.example"), ("ValidatingAdmissionPolicyBinding", "pools.example")]
-    assert docs[1]["spec"] == {"policyName": "pools.example", "validationActions": ["Warn"]}
-
-
-@pytest.mark.parametrize(("args", "error"), [
-    (["--kubernetes-version", "1.27"], "needs 1.28 or newer"),
-    (["--kubernetes-version", "banana"], "not a Kubernetes version"),
-    (["--enforcement", "block"], "invalid choice"),
-    (["--name", "Not_A_Name"], "not a valid object name"),
-])
-def test_command_refuses_bad_options_clearly(args: list[str], error: str) -> None:
-    result = command("policy", *args)
-    assert result.returncode == 2
-    assert error in result.stderr and "Traceback" not in result.stderr
-
-
-def test_golden_files_are_what_kubectl_would_apply() -> None:
-    for golden in GOLDEN.glob("*.yaml"):
-        for doc in yaml.safe_load_all(golden.read_text()):
-            assert doc["metadata"]["name"] == policy.DEFAULT_NAME
-            assert Path(golden).suffix == ".yaml"
-
-
-def test_readme_shows_real_output() -> None:
-    """The README's example is the command's output, shortened: every line shown (up to a "...") is in it."""
-    readme = (ROOT / "README.md").read_text()
-    typed = "connectionpool-webhook policy --kubernetes-version 1.30 --enforcement warn"
-    block = readme.split(f"$ {typed}\n", 1)[1].split("\n$ ", 1)[0]
-    result = command("policy", "--kubernetes-version", "1.30", "--enforcement", "warn")
-    output = result.stdout.splitlines()
-    shown = [line for line in block.splitlines() if line.strip() != "..."]
-    assert len(shown) > 20
-    for line in shown:
-        head = line.split("...", 1)[0]
-        assert any(out.startswith(head) for out in output), line
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,17 +1,20 @@
-"""`connectionpool-webhook policy` run in the test process (cli.main), against the reviewed golden files.
+"""`connectionpool-webhook policy`: what it prints (the reviewed golden files, the README's example), its options and
+what it refuses, and the chart template generated from the same objects.
 
-tests/test_policy.py runs the same command as a child process; here the command line is the same code called in
-this process, so that mutation testing can see which tests reach objects.py.
+Some tests call the command line in the test process (``cli.main``), the others run it as a user does
+(``command``, in this process too under `make mutation`); tests/tools/test_policy.py checks what the policies do.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support import DATA, ROOT
+from tests.support.commands import command
 from webhook import cli
 from webhook.tools.policy import chart, objects
 
@@ -54,7 +57,7 @@ def test_bad_options_are_refused_clearly(capsys: pytest.CaptureFixture[str], arg
 
 
 def test_the_chart_template_is_the_generated_one() -> None:
-    # As tests/test_policy_chart.py checks, without loading Helm (whose Go runtime mutation testing cannot fork).
+    # As tests/chart/test_policy_mode.py checks, without loading Helm (whose Go runtime mutation testing cannot fork).
     assert (ROOT / chart.CHART_TEMPLATE).read_text() == chart.chart_template()
 
 
@@ -125,3 +128,56 @@ def test_a_version_without_the_policy_api_is_refused_with_the_oldest() -> None:
     assert str(refused.value) == ("Kubernetes 1.27 has no ValidatingAdmissionPolicy with messageExpression and "
                                   "variables; the export needs 1.28 or newer")
     assert objects.parse_version("1.28") == (1, 28) and objects.parse_version(None) == objects.NEWEST
+
+
+@pytest.mark.parametrize(("version", "golden"), [("1.28", "policy-1.28.yaml"), (None, "policy-newest.yaml")])
+def test_command_output_matches_the_reviewed_golden_files(version: str | None, golden: str) -> None:
+    args = ["policy"] + (["--kubernetes-version", version] if version else [])
+    result = command(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (GOLDEN / golden).read_text()
+    assert [d["kind"] for d in yaml.safe_load_all(result.stdout)][:2] == [
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
+
+
+def test_command_options() -> None:
+    result = command("policy", "--kubernetes-version", "v1.30.4-gke.1", "--enforcement", "warn",
+                     "--name", "pools.example")
+    assert result.returncode == 0, result.stderr
+    docs = list(yaml.safe_load_all(result.stdout))
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+        ("ValidatingAdmissionPolicy", "pools.example"), ("ValidatingAdmissionPolicyBinding", "pools.example")]
+    assert docs[1]["spec"] == {"policyName": "pools.example", "validationActions": ["Warn"]}
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["--kubernetes-version", "1.27"], "needs 1.28 or newer"),
+    (["--kubernetes-version", "banana"], "not a Kubernetes version"),
+    (["--enforcement", "block"], "invalid choice"),
+    (["--name", "Not_A_Name"], "not a valid object name"),
+])
+def test_command_refuses_bad_options_clearly(args: list[str], error: str) -> None:
+    result = command("policy", *args)
+    assert result.returncode == 2
+    assert error in result.stderr and "Traceback" not in result.stderr
+
+
+def test_golden_files_are_what_kubectl_would_apply() -> None:
+    for golden in GOLDEN.glob("*.yaml"):
+        for doc in yaml.safe_load_all(golden.read_text()):
+            assert doc["metadata"]["name"] == objects.DEFAULT_NAME
+            assert Path(golden).suffix == ".yaml"
+
+
+def test_readme_shows_real_output() -> None:
+    """The README's example is the command's output, shortened: every line shown (up to a "...") is in it."""
+    readme = (ROOT / "README.md").read_text()
+    typed = "connectionpool-webhook policy --kubernetes-version 1.30 --enforcement warn"
+    block = readme.split(f"$ {typed}\n", 1)[1].split("\n$ ", 1)[0]
+    result = command("policy", "--kubernetes-version", "1.30", "--enforcement", "warn")
+    output = result.stdout.splitlines()
+    shown = [line for line in block.splitlines() if line.strip() != "..."]
+    assert len(shown) > 20
+    for line in shown:
+        head = line.split("...", 1)[0]
+        assert any(out.startswith(head) for out in output), line
