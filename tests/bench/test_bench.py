@@ -62,6 +62,8 @@ def results(short_run: tuple[subprocess.CompletedProcess[str], Path]) -> dict[st
     return json.loads((out / "latest.json").read_text())
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_short_run_exits_0_and_prints_the_figures(short_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     done, _ = short_run
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
@@ -76,6 +78,8 @@ def test_short_run_exits_0_and_prints_the_figures(short_run: tuple[subprocess.Co
     assert f"{BURST[0]}: p99 <= the Go peer's" in done.stdout
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_every_case_ran_without_errors(results: dict[str, Any]) -> None:
     names = [c["name"] for c in results["cases"]]
     assert {"ceiling", *BODIES, *(f"go: {name}" for name in BODIES), INFO, *BURST} <= set(names)
@@ -95,6 +99,8 @@ def test_every_case_ran_without_errors(results: dict[str, Any]) -> None:
         assert 1500 <= by_name[name]["body_bytes"] <= 3000  # realistic, about 2 KB
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_ratios_are_medians_of_rounds_against_the_ceiling_runs_around_them(results: dict[str, Any]) -> None:
     assert results["schema"] == 2
     rounds = results["plan"]["rounds"]
@@ -126,6 +132,8 @@ def test_ratios_are_medians_of_rounds_against_the_ceiling_runs_around_them(resul
         assert len(case["rounds"]) == rounds + (case["name"] == "ceiling"), case
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_ours_is_set_against_the_go_peer_round_by_round(results: dict[str, Any]) -> None:
     """Each of our cases against the Go peer's run of the same body in the same round, on the same pinned CPU."""
     by_name = {c["name"]: c for c in results["cases"]}
@@ -235,6 +243,8 @@ def test_disturbed_rounds_are_left_out(bench: ModuleType) -> None:
     assert everything["rounds_kept"] == 3 and everything["ratio_to_ceiling"] == 0.7
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_answers_were_checked_before_load(results: dict[str, Any]) -> None:
     servers = {p["server"] for p in results["preflight"]}
     assert {"ceiling", "webhook", "webhook-info", "go", "webhook-burst", "go-burst", "webhook-rss", "ceiling-rss",
@@ -246,6 +256,8 @@ def test_answers_were_checked_before_load(results: dict[str, Any]) -> None:
     assert all(p["ok"] for p in results["preflight"]), results["preflight"]
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_updates_are_measured_beside_the_creates(results: dict[str, Any]) -> None:
     by_name = {case["name"]: case for case in results["cases"]}
     for name in ("validate-update", "validate-update-ratcheted"):
@@ -254,6 +266,8 @@ def test_updates_are_measured_beside_the_creates(results: dict[str, Any]) -> Non
         assert not any(case["errors"].values()), case["errors"]
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_rss_run_and_scaling_are_reported(results: dict[str, Any]) -> None:
     rss = results["rss"]
     assert rss["requests"] >= rss["requests_planned"]
@@ -278,6 +292,8 @@ def test_rss_run_and_scaling_are_reported(results: dict[str, Any]) -> None:
     assert all(isinstance(t["pass"], bool) for t in results["targets"])
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_plot_is_a_png(short_run: tuple[subprocess.CompletedProcess[str], Path], results: dict[str, Any]) -> None:
     _, out = short_run
     png = out / "latest.png"
@@ -291,6 +307,8 @@ def _bodies(out: Path) -> dict[str, bytes]:
     return {name: (out / "wrk" / f"{name}.json").read_bytes() for name in BODIES}
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_the_bodies_mean_what_their_names_say(short_run: tuple[subprocess.CompletedProcess[str], Path],
                                               client: Client) -> None:
     """Independently of the benchmark's own checks: our server, our test client, the real JSON Patch library."""
@@ -336,6 +354,8 @@ def wait_ready(port: int, ca_file: Path, proc: subprocess.Popen[bytes], what: st
     pytest.fail(f"{what} did not become ready")
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_checked_load_tells_right_from_wrong_answers(
     short_run: tuple[subprocess.CompletedProcess[str], Path], server: ServerProcess, pki: Path,
     loadgen: ModuleType,
@@ -468,6 +488,8 @@ def _verdict(status: int, body: bytes) -> dict[str, Any]:
     return verdict
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_the_go_peer_does_the_same_work(client: Client, go_peer: Client) -> None:
     """The comparison is only fair if the Go peer checks what we check: the same verdict, the same fields, the same
     patch, for valid, invalid and malformed reviews alike."""
@@ -482,6 +504,8 @@ def test_the_go_peer_does_the_same_work(client: Client, go_peer: Client) -> None
     assert denials >= 12 and patches >= 5  # the cases cover both webhooks' work, not just "allowed"
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_the_go_peer_refuses_what_we_refuse_at_the_http_level(go_peer: Client) -> None:
     """Over 7 MiB announced: 413 without reading the body, as ours."""
     sock = go_peer.connect()

@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.support import ROOT
+
+pytestmark = [pytest.mark.process]
 
 
 def test_short_run() -> None:

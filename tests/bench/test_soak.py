@@ -11,6 +11,8 @@ import pytest
 
 from tests.support import ROOT
 
+pytestmark = [pytest.mark.process, pytest.mark.slow]
+
 
 @pytest.mark.timeout(180)
 def test_short_soak(tmp_path: Path) -> None:

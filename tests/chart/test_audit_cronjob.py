@@ -15,6 +15,8 @@ from tests.support.chart_render import NAMESPACE, RELEASE, lint_findings, render
 from webhook import cli
 from webhook.rules import wording
 
+pytestmark = [pytest.mark.helm]
+
 FULLNAME = f"{RELEASE}-connectionpool-webhook"
 AUDIT_KINDS = {"CronJob", "ClusterRole", "ClusterRoleBinding"}
 ON: dict[str, Any] = {"audit": {"enabled": True}}

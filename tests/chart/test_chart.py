@@ -37,6 +37,8 @@ from webhook import certs
 from webhook.serve import handlers
 from webhook.serve.app import create_app
 
+pytestmark = [pytest.mark.helm]
+
 FULLNAME = f"{RELEASE}-connectionpool-webhook"
 SERVICE_HOST = f"{FULLNAME}.{NAMESPACE}.svc"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion), a middle one and the newest with schemas.
@@ -604,6 +606,7 @@ def start_rendered_server(out: Rendered, tls_dir: Path, port: int) -> subprocess
                             env=env, cwd=tls_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("mode", ["defaults", "existing-secret"])
 def test_helm_test_passes_against_the_server_as_the_chart_configures_it(tmp_path: Path, mode: str) -> None:
     """The rendered caBundle trusts the server for <service>.<namespace>.svc, and the `helm test` script passes."""

@@ -53,10 +53,12 @@ def stages() -> list[list[tuple[str, str]]]:
     return result
 
 
+@pytest.mark.process
 def test_hadolint_has_no_findings_at_any_level() -> None:
     assert hadolint(DOCKERFILE) == []
 
 
+@pytest.mark.process
 def test_hadolint_does_find_problems(tmp_path: Path) -> None:
     """The check above means something only if hadolint reports a bad Dockerfile."""
     bad = tmp_path / "Dockerfile"

@@ -15,6 +15,8 @@ from tests.support.policy_eval import run as cel
 from tests.support.reviews import reference
 from webhook.serve import handlers
 
+pytestmark = [pytest.mark.helm]
+
 
 def cel_request(body: dict[str, Any]) -> dict[str, Any]:
     request = body["request"]

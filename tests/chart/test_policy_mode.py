@@ -25,6 +25,7 @@ def test_template_is_generated_from_the_policy_module() -> None:
     assert (ROOT / chart.CHART_TEMPLATE).read_text() == chart.chart_template()
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("version", VERSIONS)
 def test_policy_mode_renders_what_the_command_prints(version: str) -> None:
     rendered = render({"mode": "policy", "kubernetesVersion": version, "policy": {"mutating": True}})
@@ -46,6 +47,7 @@ def test_policy_mode_renders_what_the_command_prints(version: str) -> None:
         kubernetes_validate.validate(obj, f"{version}.0", strict=True)
 
 
+@pytest.mark.helm
 def test_policy_mode_installs_no_server() -> None:
     rendered = render({"mode": "policy"})
     assert not SERVER_KINDS & set(rendered.kinds())
@@ -53,17 +55,20 @@ def test_policy_mode_installs_no_server() -> None:
     assert "No server runs" in rendered.notes
 
 
+@pytest.mark.helm
 def test_webhook_mode_is_the_default_and_has_no_policies() -> None:
     kinds = set(render({}).kinds())
     assert {"Deployment", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} <= kinds
     assert not {k for k in kinds if "AdmissionPolicy" in k}
 
 
+@pytest.mark.helm
 def test_both_modes_side_by_side() -> None:
     kinds = set(render({"mode": "both", "enforcement": "warn"}).kinds())
     assert {"Deployment", "ValidatingWebhookConfiguration", "ValidatingAdmissionPolicy"} <= kinds
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize(("enforcement", "action"), [("deny", "Deny"), ("warn", "Warn"), ("dryrun", "Audit")])
 def test_bindings_follow_enforcement_and_the_namespace_label(enforcement: str, action: str) -> None:
     rendered = render({"mode": "policy", "enforcement": enforcement,
@@ -87,6 +92,7 @@ def test_bindings_follow_enforcement_and_the_namespace_label(enforcement: str, a
         assert spec["matchResources"]["objectSelector"] == {"matchLabels": {"checked": "yes"}}
 
 
+@pytest.mark.helm
 def test_mutating_policy_only_where_wanted() -> None:
     def kinds(**values: Any) -> set[str]:
         return set(render({"mode": "policy", **values}).kinds())
@@ -96,6 +102,7 @@ def test_mutating_policy_only_where_wanted() -> None:
     assert "MutatingAdmissionPolicy" not in kinds(kubernetesVersion="1.31", policy={"mutating": True})
 
 
+@pytest.mark.helm
 def test_lint_and_values_schema() -> None:
     assert lint_findings({"mode": "policy"}) == []
     validate_values({"mode": "both", "policy": {"mutating": "auto"}})

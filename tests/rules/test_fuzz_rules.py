@@ -77,18 +77,22 @@ def test_oracle_encodes_apiserver_semantics(obj: Any, fields: set[str]) -> None:
     assert oracle_fields(obj) == fields
 
 
+@pytest.mark.property
+@pytest.mark.slow
 @fuzz(1000)
 @given(obj=connection_pools())
 def test_rules_agree_with_oracle(obj: dict[str, Any]) -> None:
     check_verdict(obj, [e.field for e in connectionpool.validate(obj)])
 
 
+@pytest.mark.property
 @fuzz(300)
 @given(obj=json_values(20))
 def test_rules_agree_with_oracle_on_any_json_value(obj: Any) -> None:
     check_verdict(obj, [e.field for e in connectionpool.validate(obj)])
 
 
+@pytest.mark.property
 @fuzz(300)
 @given(value=st.one_of(st.floats(), st.sampled_from([math.inf, -math.inf, math.nan])))
 def test_rules_take_only_near_whole_floats_within_2_53_as_integers(value: float) -> None:
@@ -110,6 +114,8 @@ def _default_ops(obj: Any) -> list[dict[str, Any]]:
     return list(connectionpool.default(obj).patch)
 
 
+@pytest.mark.property
+@pytest.mark.slow
 @fuzz(500)
 @given(obj=connection_pools())
 def test_defaulting_adds_only_the_absent_target_name(obj: dict[str, Any]) -> None:

@@ -78,12 +78,15 @@ def test_a_known_object_is_worded_as_the_oracle_words_it(version: str) -> None:
     check_causes(obj, causes_of(obj, version), version)
 
 
+@pytest.mark.property
+@pytest.mark.slow
 @fuzz(600)
 @given(obj=connection_pools(), version=st.sampled_from(VERSIONS))
 def test_causes_agree_with_the_oracle(obj: dict[str, Any], version: str) -> None:
     check_causes(obj, causes_of(obj, version), version)
 
 
+@pytest.mark.property
 @fuzz(200)
 @given(obj=json_values(20), version=st.sampled_from(VERSIONS))
 def test_causes_agree_with_the_oracle_on_any_json_value(obj: Any, version: str) -> None:

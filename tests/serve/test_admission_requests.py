@@ -1,4 +1,5 @@
-"""The webhook over HTTPS, as the kube-apiserver calls it: a real server process, verified TLS, real JSON Patch."""
+"""Admission requests over HTTPS, as the kube-apiserver sends them: verified TLS, real JSON Patch, the answers and
+the refusals (a real server process; the same server in this process under `make mutation`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.support.https import Client
 from tests.support.reviews import apply_patch, pool, reference, reference_requests, review
-from tests.support.servers import ServerProcess
+from tests.support.servers import LiveServer, ServerProcess
 from webhook.serve import admission
 from webhook.serve.review import Refused, read_body
 
@@ -239,17 +240,17 @@ def test_json_with_charset_is_fine(client: Client) -> None:
     assert reply.status == 200
 
 
-def test_oversized_body_is_refused_before_it_is_read(server: ServerProcess) -> None:
+def test_oversized_body_is_refused_before_it_is_read(serving: ServerProcess | LiveServer) -> None:
     """Announce 8 MiB, send only the headers: the 413 must come without waiting for the body."""
-    sock = server.client(timeout=5).connect()
+    sock = serving.client(timeout=5).connect()
     sock.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 8388608\r\n\r\n")
     data = read_until_closed(sock)
     assert data.startswith(b"HTTP/1.1 413") and b'"code":413' in data
 
 
-def test_oversized_chunked_body_is_refused(server: ServerProcess) -> None:
-    sock = server.client(timeout=10).connect()
+def test_oversized_chunked_body_is_refused(serving: ServerProcess | LiveServer) -> None:
+    sock = serving.client(timeout=10).connect()
     sock.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  b"Transfer-Encoding: chunked\r\n\r\n")
     chunk = b"[" * (1024 * 1024)
@@ -295,8 +296,8 @@ def test_openapi_documents_the_webhooks(client: Client) -> None:
                                                            "properties": {"object": {"type": "object"}}}
 
 
-def test_many_requests_share_one_keep_alive_connection(server: ServerProcess) -> None:
-    client = server.client()
+def test_many_requests_share_one_keep_alive_connection(serving: ServerProcess | LiveServer) -> None:
+    client = serving.client()
     client.post("/validate", review(pool()))
     sock = client._connection().sock
     for _ in range(50):
@@ -305,9 +306,10 @@ def test_many_requests_share_one_keep_alive_connection(server: ServerProcess) ->
     client.close()
 
 
-def test_idle_connection_outlives_uvicorns_default_keep_alive(server: ServerProcess) -> None:
+@pytest.mark.slow
+def test_idle_connection_outlives_uvicorns_default_keep_alive(serving: ServerProcess | LiveServer) -> None:
     """uvicorn closes idle connections after 5 s by default; the apiserver reuses them for up to 90 s."""
-    client = server.client()
+    client = serving.client()
     assert client.post("/validate", review(pool())).status == 200
     sock = client._connection().sock
     assert isinstance(sock, socket.socket)

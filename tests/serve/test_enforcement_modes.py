@@ -135,6 +135,7 @@ def test_the_server_default_mode_and_version_apply_to_validate(warn_server: Serv
         client.close()
 
 
+@pytest.mark.process
 def test_violations_are_counted_by_mode_and_logged_with_the_mode(pki: Path) -> None:
     proc = ServerProcess(pki, "--log-format", "json").wait_ready()
     client = proc.client()

@@ -76,6 +76,7 @@ def sock(server: ServerProcess) -> Iterator[ssl.SSLSocket]:
     s.close()
 
 
+@pytest.mark.process
 def test_pipelined_reviews_are_answered_in_order(sock: ssl.SSLSocket) -> None:
     sock.sendall(post("/validate", body_of("a-1")) + post("/mutate", body_of("a-2"))
                  + post("/validate?timeout=10s", body_of("a-3", poolMode="bogus")))
@@ -88,6 +89,7 @@ def test_pipelined_reviews_are_answered_in_order(sock: ssl.SSLSocket) -> None:
         assert int(headers["content-length"]) == len(data) and "date" in headers and "connection" not in headers
 
 
+@pytest.mark.process
 def test_a_review_behind_an_asgi_request_waits_its_turn(sock: ssl.SSLSocket) -> None:
     """The lane answers at once, but never before an answer still due from the ASGI path on the same connection."""
     sock.sendall(get("/metrics") + post("/validate", body_of("b-1")) + get("/healthz")
@@ -100,6 +102,7 @@ def test_a_review_behind_an_asgi_request_waits_its_turn(sock: ssl.SSLSocket) -> 
     assert uid_of(reader.next()[2]) == "b-2"
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("label", "body", "content_type"), [
     ("valid", body_of("c-1"), b"application/json"),
     ("invalid", body_of("c-2", project="p" * 70, poolSize="1"), b"application/json"),
@@ -124,6 +127,7 @@ def test_requests_the_lane_leaves_to_asgi_get_the_same_answer(server: ServerProc
     assert lane[1].get("connection") == asgi[1].get("connection") == ("close" if lane[0] == 415 else None)
 
 
+@pytest.mark.process
 def test_expect_100_continue_is_honoured(sock: ssl.SSLSocket) -> None:
     body = body_of("d-1")
     sock.sendall(post("/validate", body, b"Expect: 100-continue\r\n")[:-len(body)])
@@ -133,6 +137,7 @@ def test_expect_100_continue_is_honoured(sock: ssl.SSLSocket) -> None:
     assert status == 200 and uid_of(data) == "d-1"
 
 
+@pytest.mark.process
 def test_a_body_in_many_records_and_chunks(sock: ssl.SSLSocket) -> None:
     body = body_of("e-1", poolMode="bogus")
     sock.sendall(post("/mutate", body)[:-len(body)])
@@ -158,6 +163,8 @@ def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
     proc.stop()
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_after_an_answer_the_connection_waits_for_the_keep_alive_timeout(tmp_path: Path) -> None:
     """The request deadline stops with the request: an idle kept-alive connection is closed by the (longer)
     keep-alive timeout only, never under a client about to reuse it."""
@@ -177,6 +184,7 @@ def test_after_an_answer_the_connection_waits_for_the_keep_alive_timeout(tmp_pat
         server.stop()
 
 
+@pytest.mark.process
 def test_a_client_gone_mid_body_is_counted_as_499(own_server: ServerProcess) -> None:
     body = body_of("f-1")
     leaving = own_server.client().connect()
@@ -195,6 +203,8 @@ def test_a_client_gone_mid_body_is_counted_as_499(own_server: ServerProcess) -> 
     assert sample(samples, f"{PREFIX}_requests_in_flight", webhook="validate") == 0
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_sigterm_while_a_body_arrives_answers_it_then_closes(own_server: ServerProcess) -> None:
     body = body_of("g-1")
     sock = own_server.client(timeout=10).connect()
@@ -210,6 +220,7 @@ def test_sigterm_while_a_body_arrives_answers_it_then_closes(own_server: ServerP
     assert '"uid":"g-1"' in own_server.logs()  # the request log line was written
 
 
+@pytest.mark.process
 def test_the_request_log_and_metrics_see_lane_requests(own_server: ServerProcess) -> None:
     client = own_server.client()
     assert client.post("/validate", body_of("h-1")).status == 200
@@ -228,6 +239,7 @@ def test_the_request_log_and_metrics_see_lane_requests(own_server: ServerProcess
     assert [(line["uid"], line["decision"]) for line in lines] == [("h-1", "allowed"), ("h-2", "denied")]
 
 
+@pytest.mark.process
 def test_a_new_connection_after_a_refusal(server: ServerProcess) -> None:
     """A refused request closes its connection; the client's next one is served as usual."""
     client = server.client()

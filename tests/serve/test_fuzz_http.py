@@ -38,6 +38,9 @@ from tests.support.reviews import pool, review
 from tests.support.servers import ServerProcess
 from tests.support.wording_oracle import NEWEST, check_causes
 
+# Every test checks that the shared server process survived it (_server_survives).
+pytestmark = [pytest.mark.process]
+
 JUDGED = ("CREATE", "UPDATE")
 ENDPOINTS = ("/validate", "/mutate")
 MAX_BODY = 7 * 1024 * 1024  # the documented limit: 7 MiB
@@ -170,6 +173,8 @@ def mutate_ops(client: Client, obj: Any) -> list[dict[str, Any]]:
 # Generated input
 
 
+@pytest.mark.property
+@pytest.mark.slow
 @fuzz(200)
 @given(obj=connection_pools(), operation=st.sampled_from(JUDGED), api_version=st.sampled_from(API_VERSIONS),
        uid=st.uuids().map(str))
@@ -182,6 +187,8 @@ def test_validate_agrees_with_oracle_over_https(client: Client, obj: dict[str, A
     judge(client, "/validate", obj, operation, answered(reply, uid, api_version))
 
 
+@pytest.mark.property
+@pytest.mark.slow
 @fuzz(150)
 @given(obj=connection_pools(), operation=st.sampled_from(JUDGED), api_version=st.sampled_from(API_VERSIONS))
 def test_mutate_only_adds_the_absent_target_name_over_https(client: Client, obj: dict[str, Any], operation: str,
@@ -228,18 +235,24 @@ def check_review_reply(client: Client, path: str, body: Any, reply: Reply) -> No
         judge(client, path, request.get("object"), request["operation"], response)
 
 
+@pytest.mark.property
+@pytest.mark.slow
 @fuzz(250)
 @given(body=admission_reviews(), path=st.sampled_from(ENDPOINTS))
 def test_any_admission_review(client: Client, body: dict[str, Any], path: str) -> None:
     check_review_reply(client, path, body, post(client, path, json.dumps(body).encode()))
 
 
+@pytest.mark.property
+@pytest.mark.slow
 @fuzz(150)
 @given(body=json_values(30), path=st.sampled_from(ENDPOINTS))
 def test_any_json_value(client: Client, body: Any, path: str) -> None:
     check_review_reply(client, path, body, post(client, path, json.dumps(body).encode()))
 
 
+@pytest.mark.property
+@pytest.mark.slow
 @fuzz(150)
 @given(body=st.binary(max_size=300), path=st.sampled_from(ENDPOINTS))
 def test_any_bytes(client: Client, body: bytes, path: str) -> None:
@@ -262,6 +275,7 @@ CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "APPLICA
                  "application/", "*/*", "application/json\tx", "application/xml; a=application/json"]
 
 
+@pytest.mark.property
 @fuzz(120)
 @given(content_type=st.one_of(
     st.sampled_from(CONTENT_TYPES),

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from tests.support.commands import cli, make_certs
@@ -22,6 +23,7 @@ from webhook.serve.metrics import RequestStats
 PREFIX = "connectionpool_webhook"
 
 
+@pytest.mark.process
 def test_request_metrics_by_webhook_operation_result_and_code(fresh_server) -> None:  # type: ignore[no-untyped-def]
     server = fresh_server()
     client = server.client()
@@ -50,6 +52,7 @@ def test_request_metrics_by_webhook_operation_result_and_code(fresh_server) -> N
     assert sample(m, f"{PREFIX}_build_info", version=__version__) == 1
 
 
+@pytest.mark.process
 def test_certificate_expiry_and_reload_metrics(fresh_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     live = make_certs(tmp_path / "live")
     server = fresh_server("--tls-reload-interval", "0.2", cert_dir=live)
@@ -90,6 +93,7 @@ def test_certificate_expiry_and_reload_metrics(fresh_server, tmp_path: Path) -> 
     assert sample(m, f"{PREFIX}_certificate_expiration_timestamp_seconds") == expiry
 
 
+@pytest.mark.process
 def test_metrics_port_serves_plain_http(fresh_server) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     server = fresh_server("--metrics-port", str(port))
@@ -100,6 +104,8 @@ def test_metrics_port_serves_plain_http(fresh_server) -> None:  # type: ignore[n
                   code="200") == 1
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_metrics_are_summed_over_workers(fresh_server) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     server = fresh_server("--workers", "2", "--metrics-port", str(port))

@@ -25,6 +25,8 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.support.servers import ServerProcess
 
+pytestmark = [pytest.mark.process]
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = {schemathesis.GenerationMode.POSITIVE: 150, schemathesis.GenerationMode.NEGATIVE: 150}
 
@@ -59,6 +61,7 @@ CASES = [(path, "POST", mode) for path in ("/validate", "/mutate") for mode in (
 ]
 
 
+@pytest.mark.property
 @pytest.mark.parametrize(("path", "method", "mode"), CASES, ids=lambda v: getattr(v, "value", v))
 def test_api_conforms_to_its_document(target: Target, path: str, method: str,
                                       mode: schemathesis.GenerationMode) -> None:

@@ -126,6 +126,7 @@ def log_lines(server: ServerProcess) -> list[dict]:  # type: ignore[type-arg]
     return [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
 
 
+@pytest.mark.process
 def test_one_json_log_line_per_admission_request(fresh_server) -> None:  # type: ignore[no-untyped-def]
     server = fresh_server()
     secret = "do-not-log-this-value"
@@ -149,6 +150,7 @@ def test_one_json_log_line_per_admission_request(fresh_server) -> None:  # type:
     assert secret not in server.logs()
 
 
+@pytest.mark.process
 def test_text_log_format_is_for_humans(fresh_server) -> None:  # type: ignore[no-untyped-def]
     server = fresh_server("--log-format", "text")
     client = server.client()

@@ -213,12 +213,15 @@ def projectable_reviews(draw: st.DrawFn) -> dict[str, Any]:
             "extra": draw(json_values())}
 
 
+@pytest.mark.property
+@pytest.mark.slow
 @fuzz(300)
 @given(review=projectable_reviews(), ascii_only=st.booleans())
 def test_projection_answers_like_the_full_parse(review: dict[str, Any], ascii_only: bool) -> None:
     assert_same(encode(review, ascii_only))
 
 
+@pytest.mark.property
 @fuzz(300)
 @given(review=admission_reviews(), ascii_only=st.booleans())
 def test_projection_refuses_like_the_full_parse(review: dict[str, Any], ascii_only: bool) -> None:

@@ -11,6 +11,8 @@ import pytest
 from tests.support.commands import cli
 from tests.support.servers import ServerProcess
 
+pytestmark = [pytest.mark.process]
+
 
 @pytest.mark.parametrize("version", ["1.28.x", "latest", ""])
 def test_an_unknown_kubernetes_version_stops_the_server_with_a_clear_error(pki: Path, version: str) -> None:

@@ -13,6 +13,8 @@ import pytest
 from tests.support.reviews import pool, review
 from tests.support.servers import ServerProcess
 
+pytestmark = [pytest.mark.process]
+
 
 def test_sigterm_finishes_the_request_in_flight(pki: Path) -> None:
     server = ServerProcess(pki).wait_ready()

@@ -12,6 +12,8 @@ import pytest
 from tests.support.reviews import pool, review
 from tests.support.servers import ServerProcess
 
+pytestmark = [pytest.mark.process]
+
 
 def raw(server: ServerProcess) -> ssl.SSLSocket:
     return server.client(timeout=30).connect()
@@ -31,6 +33,7 @@ def closed_within(sock: socket.socket, seconds: float) -> float:
     return time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_stalled_clients_are_cut_off_without_blocking_others(fresh_server) -> None:  # type: ignore[no-untyped-def]
     server = fresh_server("--request-timeout", "1.5", "--keep-alive-timeout", "3")
     headers_only = raw(server)

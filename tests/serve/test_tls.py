@@ -25,6 +25,8 @@ from tests.support.reviews import pool, review
 from tests.support.servers import ServerProcess
 from webhook import certs
 
+pytestmark = [pytest.mark.process]
+
 
 def peer_fingerprint(client: Client) -> str:
     """SHA-256 of the certificate the server presents to a new connection ("" if it fails verification)."""

@@ -23,6 +23,8 @@ from tests.support.https import client_context, free_port
 from tests.support.reviews import pool, review
 from tests.support.servers import ServerProcess
 
+pytestmark = [pytest.mark.process]
+
 SERVING = re.compile(r"worker (\d+) serving https://")
 BODY = json.dumps(review(pool())).encode()
 
@@ -93,6 +95,7 @@ def validate_on(server: ServerProcess, raw: list[socket.socket]) -> None:
         connection.close()
 
 
+@pytest.mark.slow
 def test_each_worker_gets_its_share_of_a_burst_of_connections(two_workers: ServerProcess, metrics_dir: Path) -> None:
     """The kernel gives each connection to one worker's socket as it arrives, so the worker that happens to run first
     cannot take the others' share: with one shared socket it did (uvloop accepts until the queue is empty), and
@@ -141,6 +144,7 @@ def test_sigterm_answers_requests_in_flight_on_every_worker_then_exits_0(two_wor
     assert "exited unexpectedly" not in logs and "Traceback" not in logs
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_replaced_on_the_same_port(two_workers: ServerProcess, metrics_dir: Path) -> None:
     victim, survivor = serving_pids(two_workers)
     assert list(metrics_dir.glob(f"gauge_live*_{victim}.db"))  # its certificate expiry and build info gauges
@@ -156,6 +160,7 @@ def test_a_killed_worker_is_replaced_on_the_same_port(two_workers: ServerProcess
     assert served.get(survivor, 0) > 0 and served.get(replacement, 0) > 0, served
 
 
+@pytest.mark.slow
 def test_a_worker_that_keeps_dying_is_restarted_ever_later(two_workers: ServerProcess) -> None:
     first, survivor = serving_pids(two_workers)
     os.kill(first, signal.SIGKILL)  # lived long enough or not: the first exit is restarted at once

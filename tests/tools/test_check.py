@@ -288,6 +288,7 @@ def test_exit_statuses(tmp_path: Path) -> None:
     assert run(str(bad), str(broken), "--enforcement", "warn").returncode == 2
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("args", [
     ("good.yaml",), ("bad.yaml",), ("bad.yaml", "--output", "json"), ("bad.yaml", "--enforcement", "warn"),
     ("good.yaml", "broken.yaml"), ("nope.yaml",), ("--output", "nope"), ("-",),
@@ -357,6 +358,7 @@ def test_pre_commit_hook_definition() -> None:
     assert not files.search("values.yaml.tpl")
 
 
+@pytest.mark.process
 def test_console_script_exit_status(tmp_path: Path) -> None:
     """The installed entry point, as pre-commit and CI call it."""
     script = Path(sys.executable).parent / "connectionpool-webhook"

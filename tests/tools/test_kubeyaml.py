@@ -367,6 +367,7 @@ def write_golden(table: dict[str, list[list[Any]]]) -> None:
     ORACLE_GOLDEN.write_text("{\n" + ",\n".join(lines) + "\n}\n")
 
 
+@pytest.mark.process
 def test_the_golden_table_is_what_go_prints_today(tmp_path: Path) -> None:
     """The golden file holds these inputs and exactly Go's answers (KUBEYAML_ORACLE_WRITE=1 rewrites it)."""
     inputs = oracle_inputs()

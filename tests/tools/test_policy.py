@@ -127,6 +127,7 @@ def decoded(obj: Any) -> Any:
 # Verdicts on generated objects
 
 
+@pytest.mark.property
 @pytest.mark.parametrize("version", VERSIONS)
 @fuzz(100)
 @given(obj=connection_pools())
@@ -134,6 +135,7 @@ def test_create_verdicts_match_the_webhook(version: str, obj: dict[str, Any]) ->
     check_same(decoded(obj), version)
 
 
+@pytest.mark.property
 @fuzz(150)
 @given(obj=json_values(12).filter(lambda v: isinstance(v, dict)))
 def test_any_json_object_gets_the_webhooks_verdict(obj: dict[str, Any]) -> None:
@@ -173,6 +175,8 @@ def updates(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     return old, new
 
 
+@pytest.mark.property
+@pytest.mark.slow
 @pytest.mark.parametrize("version", ["1.28", VERSIONS[-1]])
 @fuzz(120)
 @given(pair=updates())
@@ -181,6 +185,7 @@ def test_update_verdicts_match_the_webhooks_ratcheting(version: str, pair: tuple
     check_same(new, version, old=old, operation="UPDATE")
 
 
+@pytest.mark.property
 @fuzz(150)
 @given(obj=connection_pools(), operation=st.sampled_from(["CREATE", "UPDATE"]))
 def test_defaulting_patch_matches_the_webhooks(obj: dict[str, Any], operation: str) -> None:
