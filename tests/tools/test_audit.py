@@ -1,5 +1,9 @@
 """``connectionpool-webhook audit`` against a local HTTPS stand-in for the apiserver's list API (real TLS, a real
-kubeconfig read by the Kubernetes client), with objects shaped like ones a v1.28 apiserver stored."""
+kubeconfig read by the Kubernetes client), with objects shaped like ones a v1.28 apiserver stored.
+
+The command runs as a user runs it (``command``: in this process under `make mutation`, so that mutation testing
+sees audit.py), except where the test sets the environment of a child process.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.commands import cli, make_certs
+from tests.support.commands import cli, command, make_certs
 from tests.support.fake_apiserver import PREFIX, FakeApiserver, stored
 from tests.support.https import free_port
 from webhook.rules import connectionpool
@@ -45,7 +49,9 @@ def kubeconfig(apiserver: FakeApiserver, certs: Path, tmp_path: Path) -> Path:
 
 
 def audit(*args: str, env: dict[str, str] | None = None) -> tuple[int, Any, str]:
-    result = cli("audit", *args, env=env)
+    """``audit ARGS``: the exit status, the report (JSON parsed when asked for) and stderr. With ``env``, always in a
+    child process with that environment (the Kubernetes client reads KUBECONFIG when it is imported)."""
+    result = cli("audit", *args, env=env) if env is not None else command("audit", *args)
     try:
         body: Any = json.loads(result.stdout) if "--output" in args or "-o" in args else result.stdout
     except json.JSONDecodeError:
@@ -92,6 +98,7 @@ def test_one_namespace_and_the_context_namespace(apiserver: FakeApiserver, kubec
     assert {r["name"] for r in report["results"]} == {"float-size", "ok-a"}
 
 
+@pytest.mark.process
 def test_kubeconfig_from_the_environment(apiserver: FakeApiserver, kubeconfig: Path) -> None:
     import os  # noqa: PLC0415
 
