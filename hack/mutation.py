@@ -15,10 +15,16 @@ the working tree is never touched. It takes two passes:
    both is reported.
 
 Only tests that run the code in the test process can kill a mutant (mutmut learns which tests reach which function
-by tracing calls in that process), so the tests that take the ``client`` fixture are pointed at the server run in
-this process (tests/conftest.py, tests/support/servers.py), and ``--tests`` lists fast tests only.
+by tracing calls in that process), so with ``WEBHOOK_TESTS_IN_PROCESS=1`` the tests that take the ``client`` fixture
+talk to the server run in this process (tests/conftest.py, tests/support/servers.py) and ``command`` runs the command
+line in it (tests/support/commands.py). ``--tests`` are pytest's arguments that pick the tests: by default every test
+under tests/ that is marked none of ``slow``, ``helm`` (Helm's Go runtime does not survive a fork), ``process`` (its
+child processes are out of mutmut's sight) or ``property`` (hypothesis: slow, and random); pyproject.toml registers
+the markers and tests/conftest.py checks them under this run.
 
-Usage: python tests/mutation.py --modules "webhook/a.py webhook/b.py" --tests "tests/test_x.py ..." [--workers 2]
+Usage: python hack/mutation.py --modules "webhook/a.py webhook/b.py" [--tests 'tests -m "not slow"'] [--workers 2]
+
+This module is also the pytest plugin of those runs (``-p hack.mutation``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import functools
 import gc
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -44,13 +51,20 @@ PRELOAD = ["pytest", "hypothesis", "jsonschema", "jsonpatch", "yaml", "msgspec",
            "starlette", "uvicorn", "uvloop", "httptools", "cryptography.x509", "prometheus_client", "ssl", "asyncio"]
 
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+# The tests a mutant's run can use: in-process, fast and deterministic (see the module's docstring).
+TESTS = 'tests -m "not slow and not helm and not process and not property"'
+# What the tests read besides themselves: the chart (tests of what it renders), bench/ (tests of the benchmark's
+# arithmetic import it), this plugin; README.md (test_docs, the policy command's example), the Makefile (the set-up
+# commands), the pre-commit hook's definition, the Dockerfile and its .dockerignore.
+TREES = ("webhook", "tests", "charts", "bench", "hack")
+FILES = ("pyproject.toml", "README.md", "Makefile", ".pre-commit-hooks.yaml", "Dockerfile", ".dockerignore")
 
 
 _CACHES: list[Any] = []
 
 
 def pytest_collection_finish(session: Any) -> None:
-    """pytest plugin hook (``-p tests.mutation``): find webhook's cached functions, once its modules are imported."""
+    """pytest plugin hook (``-p hack.mutation``): find webhook's cached functions, once its modules are imported."""
     _CACHES[:] = [obj for obj in gc.get_objects() if isinstance(obj, functools._lru_cache_wrapper)
                   and getattr(obj, "__module__", "").startswith("webhook")]
 
@@ -65,15 +79,14 @@ def pytest_runtest_setup(item: Any) -> None:
 
 
 def sync(modules: list[str], tests: list[str]) -> None:
-    """The scratch copy: the package, the tests and the data they read."""
+    """The scratch copy: the package, the tests (tests/data and tests/go with them) and what they read."""
     SCRATCH.mkdir(exist_ok=True)
-    for name in ("webhook", "tests", "charts"):  # the chart: tests of what it renders read it
+    for name in TREES:
         target = SCRATCH / name
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(ROOT / name, target, ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
-    # test_docs checks the README against the code; test_check reads the pre-commit hook's definition
-    for name in ("pyproject.toml", "README.md", "Makefile", ".pre-commit-hooks.yaml"):
+        shutil.copytree(ROOT / name, target, ignore=shutil.ignore_patterns("__pycache__", ".hypothesis", "results"))
+    for name in FILES:
         shutil.copy2(ROOT / name, SCRATCH / name)
     (SCRATCH / "preload.txt").write_text("\n".join(PRELOAD) + "\n")
     configure(modules, tests, fresh_imports=False)
@@ -92,9 +105,9 @@ def configure(modules: list[str], tests: list[str], fresh_imports: bool) -> None
         f"only_mutate ={indent}{indent.join(modules)}\n"
         f"pytest_add_cli_args_test_selection ={indent}{indent.join(tests)}\n"
         f"pytest_add_cli_args ={indent}-p{indent}no:cacheprovider{indent}-p{indent}no:timeout"
-        f"{indent}-p{indent}tests.mutation\n"
-        # into mutmut's own copy, beside the tests
-        f"also_copy ={indent}README.md{indent}Makefile{indent}.pre-commit-hooks.yaml{indent}charts\n"
+        f"{indent}-p{indent}hack.mutation\n"
+        # into mutmut's own copy, beside the tests (which it copies itself, with pyproject.toml)
+        f"also_copy ={indent}{indent.join(name for name in (*TREES, *FILES) if name not in ('webhook', 'tests'))}\n"
         "use_git_change_detection = false\n"
         # A mutant's tests run in a new process (pass 2) or collect again (pass 1): allow for that, but a mutant
         # that hangs (a server that never answers) is a kill, and need not be waited for long.
@@ -154,13 +167,13 @@ def show(name: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modules", required=True, help="space-separated module paths (missing ones are skipped)")
-    parser.add_argument("--tests", required=True, help="space-separated test files or node ids")
+    parser.add_argument("--tests", default=TESTS, help=f"pytest's arguments that pick the tests (default: {TESTS})")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--min-score", type=float, default=0.0, help="exit 1 below this score (percent)")
     args = parser.parse_args()
     modules = [m for m in args.modules.split() if (ROOT / m).is_file()]
     missing = [m for m in args.modules.split() if m not in modules]
-    tests = args.tests.split()
+    tests = shlex.split(args.tests)
     if not modules:
         parser.error("none of --modules exists")
 
@@ -191,7 +204,7 @@ def main() -> int:
     per_module = results(modules)
     total_killed = total = 0
     survivors = []
-    print(f"\nmutation testing: {len(modules)} modules, tests {' '.join(tests)}")
+    print(f"\nmutation testing: {len(modules)} modules, tests {shlex.join(tests)}")
     if missing:
         print(f"(not there yet, skipped: {' '.join(missing)})")
     print(f"\n{'module':32} {'mutants':>8} {'killed':>8} {'survived':>9} {'no tests':>9} {'score':>7}")
@@ -207,7 +220,7 @@ def main() -> int:
     print(f"{'total':32} {total:8} {total_killed:8} {'':9} {'':9} {score:6.1f}%")
 
     if survivors:
-        print(f"\nsurviving mutants ({len(survivors)}); `cd .mutation && mutmut show NAME` shows one again:")
+        print(f"\nsurviving mutants ({len(survivors)}); `cd {SCRATCH} && mutmut show NAME` shows one again:")
         for name in survivors:
             status = next(s[name] for s in per_module.values() if name in s)
             print(f"  {name} ({status})")
