@@ -41,12 +41,20 @@ soak: $(VENV)/.dev .apt-deps
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 # Mutation testing (see README, and hack/mutation.py for how): not part of `make test`. MUTATION_MODULES are the
-# modules that decide answers (the ones not written yet are skipped); MUTATION_TESTS picks, by marker, the tests that
-# can kill a mutant: run in the test process, fast and deterministic. The markers are registered in pyproject.toml:
-# not slow, not helm (Helm's Go runtime does not survive a fork), not process (child processes are out of mutmut's
-# sight), not property (hypothesis). tests/conftest.py fails a test that starts a process or calls Helm unmarked.
-MUTATION_MODULES ?= webhook/rules/schema.py webhook/rules/connectionpool.py webhook/rules/fielderrors.py webhook/serve/admission.py \
-	webhook/serve/handlers.py webhook/rules/wording.py webhook/rules/enforcement.py webhook/tools/kubeyaml.py webhook/tools/policy.py
+# modules that decide answers, wing by wing (one wing alone: MUTATION_MODULES="$(MUTATION_TOOLS)"). MUTATION_TESTS picks
+# by marker the tests that can kill a mutant: run in the test process, fast and deterministic. The markers are
+# registered in pyproject.toml: not slow, not helm (Helm's Go runtime does not survive a fork), not process (child
+# processes are out of mutmut's sight), not property (hypothesis). tests/conftest.py fails, under this run, a test that
+# starts a process or calls Helm without its marker.
+MUTATION_MODULES ?= $(MUTATION_RULES) $(MUTATION_SERVE) $(MUTATION_TOOLS)
+MUTATION_RULES := webhook/rules/schema.py webhook/rules/validator.py webhook/rules/openapi.py \
+	webhook/rules/connectionpool.py webhook/rules/fielderrors.py webhook/rules/wording.py webhook/rules/enforcement.py \
+	webhook/rules/updates.py
+MUTATION_SERVE := webhook/serve/admission.py webhook/serve/handlers.py webhook/serve/delivery.py
+MUTATION_TOOLS := webhook/tools/kubeyaml.py webhook/tools/yaml11.py webhook/tools/check.py webhook/tools/fix.py \
+	webhook/tools/audit.py webhook/tools/verdicts.py webhook/tools/report/model.py webhook/tools/report/text.py \
+	webhook/tools/report/json.py webhook/tools/report/junit.py webhook/tools/report/sarif.py \
+	webhook/tools/policy/cel.py webhook/tools/policy/objects.py
 MUTATION_TESTS ?= tests -m "not slow and not helm and not process and not property"
 $(VENV)/.mutation: $(VENV)/.dev
 	$(BIN)/pip install --quiet -e '.[mutation]'
