@@ -104,13 +104,15 @@ class FakeApiserver:
                      "items": copy.deepcopy(page)}
 
     def kubeconfig(self, path: Path, ca_file: Path, *, token: str | None = None, namespace: str = "team-a") -> Path:
-        """A kubeconfig with two contexts: ``main`` (the current one) and ``nobody`` (a forbidden token)."""
+        """A kubeconfig with three contexts: ``main`` (the current one, in ``namespace``), ``team-b`` (the same user
+        in namespace team-b) and ``nobody`` (a forbidden token, no namespace)."""
         config = {
             "apiVersion": "v1", "kind": "Config", "current-context": "main",
             "clusters": [{"name": "local", "cluster": {"server": self.url, "certificate-authority": str(ca_file)}}],
             "users": [{"name": "admin", "user": {"token": token or self.token}},
                       {"name": "nobody", "user": {"token": "forbidden-token"}}],
             "contexts": [{"name": "main", "context": {"cluster": "local", "user": "admin", "namespace": namespace}},
+                         {"name": "team-b", "context": {"cluster": "local", "user": "admin", "namespace": "team-b"}},
                          {"name": "nobody", "context": {"cluster": "local", "user": "nobody"}}],
         }
         path.write_text(yaml.safe_dump(config))

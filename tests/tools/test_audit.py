@@ -98,6 +98,13 @@ def test_one_namespace_and_the_context_namespace(apiserver: FakeApiserver, kubec
     assert {r["name"] for r in report["results"]} == {"float-size", "ok-a"}
 
 
+def test_another_context_lists_its_own_namespace(apiserver: FakeApiserver, kubeconfig: Path) -> None:
+    # --context team-b without -n: team-b's namespace, as kubectl --context team-b would, not the current context's.
+    code, report, _ = audit("--kubeconfig", str(kubeconfig), "--context", "team-b", "-o", "json")
+    assert apiserver.requests[-1][0] == f"{PREFIX}/namespaces/team-b/connectionpools"
+    assert code == 1 and {r["name"] for r in report["results"]} == {"long-project", "ok-b", "ok-c"}
+
+
 @pytest.mark.process
 def test_kubeconfig_from_the_environment(apiserver: FakeApiserver, kubeconfig: Path) -> None:
     import os  # noqa: PLC0415
