@@ -107,6 +107,25 @@ def test_fix_keeps_crlf_and_permissions(tmp_path: Path) -> None:
     assert (path.stat().st_mode & 0o777) == 0o640
 
 
+def test_a_file_with_nothing_it_could_fix_is_left_alone(tmp_path: Path) -> None:
+    # Both objects need the default, but the first shares its spec through an anchor and the second's spec is that
+    # alias: nothing can be written, so the file is not rewritten (same inode, same mtime) nor announced as fixed.
+    path = tmp_path / "anchored.yaml"
+    path.write_text("apiVersion: v1\nkind: List\nitems:\n"
+                    "- apiVersion: aiven.io/v1alpha1\n  kind: ConnectionPool\n  metadata: {name: a}\n"
+                    "  spec: &s {databaseName: d, project: p, serviceName: s, username: u}\n"
+                    "- apiVersion: aiven.io/v1alpha1\n  kind: ConnectionPool\n  metadata: {name: b}\n  spec: *s\n")
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))  # a write now could not keep this mtime
+    before = path.stat()
+    result = run(str(path), "--fix")
+    assert result.returncode == 0, result.stderr
+    notes = result.stderr.splitlines()
+    assert [line.split(":")[0] for line in notes] == ["not fixed", "not fixed"], notes
+    assert not [line for line in notes if line.startswith("fixed")]
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
 def test_fix_refuses_what_it_cannot_write_safely(tmp_path: Path) -> None:
     shared = tmp_path / "shared.yaml"
     shared.write_text("apiVersion: aiven.io/v1alpha1\nkind: ConnectionPool\nmetadata: {name: a}\n"
