@@ -168,6 +168,22 @@ def test_lists_directories_and_stdin(tmp_path: Path) -> None:
                                      "message": "Required value"}]
 
 
+def test_a_list_of_any_kind_is_flattened(tmp_path: Path) -> None:
+    # `kubectl get connectionpools -o yaml` writes a ConnectionPoolList: kubectl reads any object with non-null
+    # items as a list, whatever its kind, and so does check.
+    path = tmp_path / "pools.yaml"
+    path.write_text("apiVersion: aiven.io/v1alpha1\nkind: ConnectionPoolList\nmetadata: {resourceVersion: '42'}\n"
+                    "items:\n"
+                    "- apiVersion: aiven.io/v1alpha1\n  kind: ConnectionPool\n  metadata: {name: good}\n"
+                    "  spec: {databaseName: d, project: p, serviceName: s, username: u}\n"
+                    "- apiVersion: aiven.io/v1alpha1\n  kind: ConnectionPool\n  metadata: {name: bad}\n"
+                    "  spec: {databaseName: d, project: p, serviceName: s, username: u, poolMode: bogus}\n")
+    code, report = run_json(str(path))
+    assert code == 1
+    assert [(r["name"], r["line"], r["allowed"]) for r in report["results"]] == [("good", 5, True), ("bad", 9, False)]
+    assert (report["summary"]["checked"], report["summary"]["skipped"]) == (2, 0)
+
+
 def test_exclude(tmp_path: Path) -> None:
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "pool.yaml").write_text("{{ .Values.broken }}: [\n")
