@@ -78,7 +78,7 @@ def chart_template() -> str:
     lines = [
         "{{- /*",
         "GENERATED from webhook/tools/policy/ by `python -m webhook.tools.policy.chart`: do not edit by hand.",
-        "tests/test_policy_chart.py fails when this file and the generator disagree. The same objects as",
+        "tests/chart/test_policy_mode.py fails when this file and the generator disagree. The same objects as",
         "`connectionpool-webhook policy`, for the cluster's Kubernetes version (or .Values.kubernetesVersion).",
         "*/}}",
         '{{- if has .Values.mode (list "policy" "both") }}',
