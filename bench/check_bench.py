@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from webhook.rules import wording  # noqa: E402
+from webhook.rules.ruleset import ruleset  # noqa: E402
 from webhook.tools import check  # noqa: E402
 
 POOL = """\
@@ -86,14 +87,14 @@ def documents(count: int) -> list[str]:
 
 def timed_check(path: str, words: wording.Wording) -> tuple[float, check.Report]:
     start = time.perf_counter()
-    report, _ = check.check_paths([path], words)
+    report, _ = check.check_paths([path], ruleset(words=words))
     return time.perf_counter() - start, report
 
 
 def profile(path: str, words: wording.Wording) -> dict[str, float]:
     profiler = cProfile.Profile()
     profiler.enable()
-    check.check_paths([path], words)
+    check.check_paths([path], ruleset(words=words))
     profiler.disable()
     stats = pstats.Stats(profiler)
     total = stats.total_tt  # type: ignore[attr-defined]

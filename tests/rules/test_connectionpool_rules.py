@@ -13,6 +13,7 @@ from tests.support.commands import command
 from tests.support.reviews import pool
 from webhook.rules import connectionpool, ruleset, validator, wording
 from webhook.rules.connectionpool import default
+from webhook.rules.openapi import openapi
 from webhook.rules.ruleset import validate
 from webhook.rules.schema import Object, String
 
@@ -306,7 +307,7 @@ def test_default_never_fails_on_malformed_objects(obj: Any) -> None:
 
 
 def test_exported_schema_is_derived_from_the_rules() -> None:
-    spec = connectionpool.openapi_schema()["properties"]["spec"]
+    spec = openapi(connectionpool.SCHEMA)["properties"]["spec"]
     assert spec["required"] == ["databaseName", "project", "serviceName", "username"]
     assert spec["properties"]["poolMode"]["enum"] == list(connectionpool.POOL_MODES)
     assert spec["properties"]["project"]["maxLength"] == 63

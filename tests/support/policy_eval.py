@@ -29,6 +29,10 @@ from typing import Any
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_strings
 
+from webhook.rules import transitions, wording
+from webhook.rules.fielderrors import FieldError
+from webhook.rules.ruleset import RuleSet
+
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 # cel-expr-python 0.1.3 drops a reference to None whenever a null crosses from CEL to Python (an expression or a
@@ -146,3 +150,15 @@ def patch(obj: dict[str, Any], spec: dict[str, Any], expression: str, *, old: An
     ops = run(expression, data)
     assert isinstance(ops, list)
     return [dict(op) for op in _through_json(ops)]
+
+
+def expected_failures(rules: RuleSet, obj: Any, old: Any = None) -> list[FieldError]:
+    """What a policy of ``rules`` fails for a CREATE (``old`` None) or an UPDATE, in order: the webhook's causes,
+    except the one that says the apiserver skipped the CEL rules (a policy cannot say it) and, where a schema error
+    made the webhook skip them, the rules' failures (a policy's validations cannot see each other)."""
+    found = rules.validate(obj) if old is None else rules.validate_update(obj, old).denying
+    found = [e for e in found if e.field != wording.UNCHECKED_FIELD]
+    comparable = isinstance(old, dict) and isinstance(old.get("spec"), dict)
+    if comparable and any(e.type in wording.BLOCKING for e in found):
+        found += transitions.errors(rules.rules, obj, old, rules.words)
+    return found

@@ -25,9 +25,16 @@ from hypothesis import strategies as st
 
 from tests.support import DATA
 from tests.support.fuzzing import connection_pools, fuzz, json_values, mostly, names, sized_text
-from tests.support.policy_eval import Undecodable, apiserver_decoded, evaluate, patch, without_nul
+from tests.support.policy_eval import (
+    Undecodable,
+    apiserver_decoded,
+    evaluate,
+    expected_failures,
+    patch,
+    without_nul,
+)
 from tests.support.reviews import pool, reference
-from webhook.rules import connectionpool, ruleset, transitions, validator, wording
+from webhook.rules import connectionpool, ruleset, validator, wording
 from webhook.rules import updates as update_rules
 from webhook.rules.fielderrors import FieldError
 from webhook.rules.schema import Boolean, Integer, Node, Object, String
@@ -87,14 +94,6 @@ def webhook_errors(obj: Any, words: wording.Wording, minor: tuple[int, int], old
     return ruleset.validate(obj, words)
 
 
-def rules_run(obj: Any, old: Any, words: wording.Wording) -> list[FieldError]:
-    """The failures of the CEL rules that a policy reports where the webhook (as the apiserver) ran none, because a
-    schema error blocked them: a policy's validations cannot see each other."""
-    rules = ruleset.ruleset(words=words)
-    comparable = isinstance(old, dict) and isinstance(old.get("spec"), dict)
-    return transitions.errors(rules.rules, obj, old, words) if comparable else []
-
-
 def _shows_exactly(value: Any) -> bool:
     """CEL can print this bad value as Go does: not a non-empty container, no unusual control characters."""
     if isinstance(value, dict | list):
@@ -107,10 +106,9 @@ def _shows_exactly(value: Any) -> bool:
 def policy_errors(obj: Any, words: wording.Wording, minor: tuple[int, int], old: Any = None,
                   operation: str = "CREATE") -> list[FieldError]:
     """What the policy fails: the webhook's errors, and where a schema error blocked the CEL rules, theirs too."""
-    expected = webhook_errors(obj, words, minor, old, operation)
-    if operation == "UPDATE" and any(e.type in wording.BLOCKING for e in expected):
-        expected = [*expected, *rules_run(obj, old, words)]
-    return expected
+    if update_rules.being_deleted(obj):
+        return []
+    return expected_failures(ruleset.ruleset(words=words), obj, old if operation == "UPDATE" else None)
 
 
 def check_same(obj: Any, version: str, old: Any = None, operation: str = "CREATE") -> None:

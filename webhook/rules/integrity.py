@@ -39,6 +39,8 @@ class Pool(NamedTuple):
     uid: str = ""
     created: str = ""  # metadata.creationTimestamp (RFC 3339: ordered as text)
     auth_secret: str | None = None  # spec.authSecretRef.name
+    deleting: bool = False  # metadata.deletionTimestamp is set: it still manages its pool until it is gone
+    where: str = ""  # where a manifest holds it (file:line), for check
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -50,7 +52,9 @@ class Pool(NamedTuple):
 
     @property
     def shown(self) -> str:
-        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+        shown = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        notes = [note for note in (self.where, "being deleted" if self.deleting else "") if note]
+        return f"{shown} ({', '.join(notes)})" if notes else shown
 
 
 def _string(value: Any) -> str | None:
@@ -81,6 +85,7 @@ def pool_of(obj: Any, namespace: str = "") -> Pool | None:
         uid=_string(metadata.get("uid")) or "",
         created=_string(metadata.get("creationTimestamp")) or "",
         auth_secret=_string(auth.get("name")) if type(auth) is dict else None,
+        deleting=metadata.get("deletionTimestamp") is not None,
     )
 
 

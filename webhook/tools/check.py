@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from webhook.rules import connectionpool
+from webhook.rules import connectionpool, integrity
 from webhook.rules.enforcement import Enforcement
+from webhook.rules.integrity import Pool
 from webhook.rules.ruleset import RuleSet
 from webhook.tools import kubeyaml
 from webhook.tools.report.model import Problem, Report, Result
-from webhook.tools.verdicts import judge
+from webhook.tools.verdicts import judge, with_conflicts
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -83,6 +84,7 @@ def check_paths(paths: Sequence[str], rules: RuleSet, enforcement: Enforcement =
     """Judge every ConnectionPool in ``paths``; the report, and per file what was found (for ``--fix``)."""
     report = Report("check", rules, enforcement, files=0)
     checked: list[FileCheck] = []
+    pools: list[tuple[int, Pool]] = []
     for name in inputs(paths, excludes):
         shown = name
         report.files = (report.files or 0) + 1
@@ -99,12 +101,26 @@ def check_paths(paths: Sequence[str], rules: RuleSet, enforcement: Enforcement =
             continue
         file = FileCheck(shown, text, json_stream=kubeyaml.is_json_stream(text))
         checked.append(file)
-        check_text(text, shown, rules, report, file)
+        check_text(text, shown, rules, report, file, pools=pools)
+    _cross_check(report, pools)
     return report, checked
 
 
-def check_text(text: str, name: str, rules: RuleSet, report: Report, file: FileCheck | None = None) -> None:
-    """Judge the ConnectionPools of one stream into ``report``; a stream kubectl cannot read is a problem."""
+def _cross_check(report: Report, pools: list[tuple[int, Pool]]) -> None:
+    """The integrity rules among the manifests of one run (1 and 2: the same Aiven pool, the same Secret in one
+    namespace, twice): each object is judged against the ones before it, as applying them in that order would be."""
+    seen = integrity.Index()
+    for at, pool in pools:
+        found = integrity.conflicts(pool, seen)
+        if found:
+            report.results[at] = with_conflicts(report.results[at], found)
+        seen.put(pool)
+
+
+def check_text(text: str, name: str, rules: RuleSet, report: Report, file: FileCheck | None = None, *,
+               pools: list[tuple[int, Pool]] | None = None) -> None:
+    """Judge the ConnectionPools of one stream into ``report``; a stream kubectl cannot read is a problem. With
+    ``pools``, each ConnectionPool's identity is collected there, for the checks across objects."""
     try:
         for document in kubeyaml.load(text):
             for path, obj in objects(document.value):
@@ -117,6 +133,9 @@ def check_text(text: str, name: str, rules: RuleSet, report: Report, file: FileC
                 result = judge(obj, rules, file=name, line=document.line_of(*path),
                                locate=_locator(document, path))
                 report.results.append(result)
+                pool = integrity.pool_of(obj) if pools is not None else None
+                if pool is not None and pools is not None:
+                    pools.append((len(report.results) - 1, pool._replace(where=result.where)))
                 if file is not None:
                     file.found.append(Found(document, path, result))
     except kubeyaml.ManifestError as exc:

@@ -5,10 +5,12 @@ webhook runs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from webhook.rules.enforcement import warning
+from webhook.rules.fielderrors import FieldError
 from webhook.rules.ruleset import RuleSet
 from webhook.tools.report.model import Result
 
@@ -31,7 +33,7 @@ def judge(obj: dict[str, Any], rules: RuleSet, *, file: str | None = None, line:
         errors = rules.admit(named).errors
         name = generate
     namespace = metadata.get("namespace")
-    causes = tuple({"reason": str(e.type), "field": e.field, "message": e.message} for e in errors)
+    causes = tuple(_cause(e) for e in errors)
     return Result(
         kind=str(obj.get("kind")),
         namespace=namespace if isinstance(namespace, str) else None,
@@ -45,3 +47,18 @@ def judge(obj: dict[str, Any], rules: RuleSet, *, file: str | None = None, line:
         cause_lines=tuple(locate(e.field) for e in errors) if locate else (),
         warn_texts=tuple(warning(e) for e in errors),
     )
+
+
+def with_conflicts(result: Result, errors: Sequence[FieldError], line: int | None = None) -> Result:
+    """``result`` denied for ``errors`` found among other objects (the integrity rules) too."""
+    return replace(
+        result,
+        allowed=False,
+        causes=(*result.causes, *map(_cause, errors)),
+        cause_lines=(*result.cause_lines, *(line or result.line or 0 for _ in errors)) if result.cause_lines else (),
+        warn_texts=(*result.warn_texts, *map(warning, errors)),
+    )
+
+
+def _cause(error: FieldError) -> dict[str, str]:
+    return {"reason": str(error.type), "field": error.field, "message": error.message}
