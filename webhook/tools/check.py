@@ -23,7 +23,7 @@ from webhook.rules.integrity import Pool
 from webhook.rules.ruleset import RuleSet
 from webhook.tools import kubeyaml
 from webhook.tools.report.model import Problem, Report, Result
-from webhook.tools.verdicts import judge, with_conflicts
+from webhook.tools.verdicts import cross_check, judge
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -102,19 +102,10 @@ def check_paths(paths: Sequence[str], rules: RuleSet, enforcement: Enforcement =
         file = FileCheck(shown, text, json_stream=kubeyaml.is_json_stream(text))
         checked.append(file)
         check_text(text, shown, rules, report, file, pools=pools)
-    _cross_check(report, pools)
+    # The same Aiven pool, or the same Secret in one namespace, twice among the manifests: each object is judged
+    # against the ones before it, as applying them in that order would judge it.
+    cross_check(report.results, pools)
     return report, checked
-
-
-def _cross_check(report: Report, pools: list[tuple[int, Pool]]) -> None:
-    """The integrity rules among the manifests of one run (1 and 2: the same Aiven pool, the same Secret in one
-    namespace, twice): each object is judged against the ones before it, as applying them in that order would be."""
-    seen = integrity.Index()
-    for at, pool in pools:
-        found = integrity.conflicts(pool, seen)
-        if found:
-            report.results[at] = with_conflicts(report.results[at], found)
-        seen.put(pool)
 
 
 def check_text(text: str, name: str, rules: RuleSet, report: Report, file: FileCheck | None = None, *,

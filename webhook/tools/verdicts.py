@@ -9,8 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from webhook.rules import integrity
 from webhook.rules.enforcement import warning
 from webhook.rules.fielderrors import FieldError
+from webhook.rules.integrity import Pool
 from webhook.rules.ruleset import RuleSet
 from webhook.tools.report.model import Result
 
@@ -47,6 +49,18 @@ def judge(obj: dict[str, Any], rules: RuleSet, *, file: str | None = None, line:
         cause_lines=tuple(locate(e.field) for e in errors) if locate else (),
         warn_texts=tuple(warning(e) for e in errors),
     )
+
+
+def cross_check(results: list[Result], pools: Sequence[tuple[int, Pool]]) -> None:
+    """The integrity rules among objects (1 and 2: the same Aiven pool, the same Secret in one namespace, twice),
+    each conflict found once: ``pools`` (index into ``results``, pool) in the order the objects came to be, and each
+    is judged against the ones before it; a conflict is added to the later object's result, naming the earlier."""
+    seen = integrity.Index()
+    for at, pool in pools:
+        found = integrity.conflicts(pool, seen)
+        if found:
+            results[at] = with_conflicts(results[at], found)
+        seen.put(pool)
 
 
 def with_conflicts(result: Result, errors: Sequence[FieldError], line: int | None = None) -> Result:
