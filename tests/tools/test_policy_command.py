@@ -7,15 +7,23 @@ Some tests call the command line in the test process (``cli.main``), the others 
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.support import DATA, ROOT
 from tests.support.commands import command
 from webhook import cli
+from webhook.rules import releases, wording
 from webhook.tools.policy import chart, objects
 
 GOLDEN = DATA / "policy"
@@ -61,45 +69,156 @@ def test_the_chart_template_is_the_generated_one() -> None:
     assert (ROOT / chart.CHART_TEMPLATE).read_text() == chart.chart_template()
 
 
-# What the chart's version switch selects, read the way Helm would: `semverCompare ">=1.N-0" $version` holds from 1.N
-# on. A small reader of exactly the if / else if / else / end lines _by_version writes.
-SINCE = re.compile(r'^\{\{- (?:if|else if) semverCompare ">=(\d+)\.(\d+)-0" \$version \}\}$')
+# What the chart's template selects, read the way Helm would: a small reader of exactly the lines the generator
+# writes (if / else if / else / end, with tests over $r, the release's index, and $m, the Kubernetes minor).
+CHAIN = re.compile(r"^\{\{- (if|else if|else|end)(?: (.+?))? \}\}$")
+CONTROL = re.compile(r"\{\{-?\s*(if|else|end|range|with|define|block)\b")
+TOKEN = re.compile(r"\s*(\(|\)|\$[rm]\b|\d+\b|[a-z]+\b)")
+FUNCTIONS: dict[str, Callable[..., bool]] = {
+    "and": lambda *args: all(args), "or": lambda *args: any(args),
+    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
+}
 
 
-def selected(lines: list[str], version: tuple[int, int]) -> list[str]:
+def holds(test: str, r: int, m: int) -> bool:
+    """A template test of the generator's words: `and (ge $r 3) (lt $m 32)`."""
+    tokens, at = [], 0
+    while at < len(test):
+        match = TOKEN.match(test, at)
+        assert match, f"not a test the reader knows: {test!r} at {at}"
+        tokens.append(match[1])
+        at = match.end()
+    position = 0
+
+    def take() -> str:
+        nonlocal position
+        position += 1
+        return tokens[position - 1]
+
+    def call() -> Any:
+        name = take()
+        assert name in FUNCTIONS, name
+        args = []
+        while position < len(tokens) and tokens[position] != ")":
+            args.append(argument())
+        return FUNCTIONS[name](*args)
+
+    def argument() -> Any:
+        token = take()
+        if token == "(":
+            value = call()
+            assert take() == ")"
+            return value
+        return {"$r": r, "$m": m}.get(token) if token.startswith("$") else int(token)
+
+    value = call()
+    assert position == len(tokens), test
+    return bool(value)
+
+
+def selected(lines: list[str], r: int, m: int) -> list[str]:
     out: list[str] = []
     taking, decided = True, False  # inside a branch that applies; whether the chain has chosen one already
-    chain = False  # inside an if ... end: Helm refuses an else or end outside one, and we never nest them
+    chain, closed = False, False  # inside an if ... end (never nested); after its else
     for line in lines:
-        match = SINCE.match(line)
-        if match:
-            assert chain == line.startswith("{{- else if "), line
-            chain = True
-            taking = not decided and version >= (int(match[1]), int(match[2]))
-            decided = decided or taking
-        elif line == "{{- else }}":
-            assert chain, line
-            taking, decided = not decided, True
-        elif line == "{{- end }}":
-            assert chain, line
-            taking, decided, chain = True, False, False
-        elif taking:
-            out.append(line)
+        match = CHAIN.match(line)
+        if not match:
+            assert not CONTROL.match(line), f"a control structure the reader does not know: {line}"
+            if taking:
+                out.append(line)
+            continue
+        keyword, test = match[1], match[2]
+        # Helm refuses an else or end outside an if, and an else if after the else; the generator never nests.
+        assert chain == (keyword != "if"), line
+        assert not closed or keyword == "end", line
+        assert (test is not None) == keyword.endswith("if"), line
+        if keyword == "end":
+            taking, decided, chain, closed = True, False, False, False
+            continue
+        chain, closed = True, keyword == "else"
+        taking = not decided and (test is None or holds(test, r, m))
+        decided = decided or taking
+    assert not chain, "an if without its end"
     return out
 
 
-@pytest.mark.parametrize("eras", [  # lines that align: chosen line by line
-    [((1, 28), ["a: 1", "b: old", "c: 3"]), ((1, 30), ["a: 1", "b: new", "c: 3"]),
-     ((1, 33), ["a: 1", "b: newer", "c: 4"])],
-    [((1, 28), ["a: 1", "b: old"]), ((1, 31), ["a: 1", "b: new", "c: 3"])],  # lines that do not align: whole blocks
-    [((1, 28), ["a: 1"]), ((1, 30), ["a: 2", "b: 2"]), ((1, 33), ["a: 3", "b: 3", "c: 3"])],
-    [((1, 32), ["only: one"])],
+UNIVERSE = list(itertools.product(range(3), range(28, 33)))
+
+
+@pytest.mark.parametrize("variants", [
+    {v: ["a: 1", "b: 2"] for v in UNIVERSE},  # the same everywhere: no conditions at all
+    {(r, m): ["a: 1", "b: old" if m < 30 else "b: new", "c: 3"] for r, m in UNIVERSE},  # by the minor
+    {(r, m): ["a: 1", *(["  - added"] if r >= 1 else []), "c: 3"] for r, m in UNIVERSE},  # by the release
+    {(r, m): ["x", *(["  - y", "z"] if (r >= 1 and m < 30) or (r == 0 and m >= 31) else []), "w"]
+     for r, m in UNIVERSE},  # not one range of either: an or of them
+    {(r, m): [f"only {r} {m}"] for r, m in UNIVERSE},  # nothing in common
+    {(r, m): [] if m == 28 else ["  - z"] * (m - 28) for r, m in UNIVERSE},  # empty, and repeated lines
+    {(r, m): ["reason: I", *(["  - new", "reason: I"] if r == 2 else []), "  - next", "reason: I"]
+     for r, m in UNIVERSE},  # a block that diff would start with the line it repeats
 ])
-def test_the_chart_selects_each_versions_lines(eras: list[tuple[tuple[int, int], list[str]]]) -> None:
-    template = chart._by_version(eras)
-    for minor in range(20, 40):
-        expected = [lines for since, lines in eras if since <= (1, minor)] or [eras[0][1]]  # older: the oldest era
-        assert selected(template, (1, minor)) == expected[-1], minor
+def test_the_chart_selects_each_variants_lines(variants: dict[tuple[int, int], list[str]]) -> None:
+    template = chart.conditional_lines(chart.merge(variants), chart.Conditions(UNIVERSE))
+    for (r, m), lines in variants.items():
+        assert selected(template, r, m) == lines, (r, m)
+    if len({tuple(lines) for lines in variants.values()}) == 1:
+        assert template == variants[UNIVERSE[0]]
+
+
+@pytest.mark.property
+@given(st.lists(st.sampled_from(["a", "  - b", "c", "  - d"]), max_size=6).flatmap(
+    lambda base: st.dictionaries(st.sampled_from(UNIVERSE), st.lists(st.sampled_from([*base, "e"]), max_size=8))))
+def test_any_variants_are_selected_exactly(changed: dict[tuple[int, int], list[str]]) -> None:
+    variants = {v: changed.get(v, ["a", "  - b", "c"]) for v in UNIVERSE}
+    template = chart.conditional_lines(chart.merge(variants), chart.Conditions(UNIVERSE))
+    for (r, m), lines in variants.items():
+        assert selected(template, r, m) == lines, (r, m)
+
+
+def _between(template: str, first: str, last: str) -> list[str]:
+    lines = template.splitlines()
+    start = lines.index(first) + 1
+    return lines[start:lines.index(last, start)]
+
+
+def test_each_release_and_version_gets_its_policy() -> None:
+    # What Helm renders of the template is checked for every release and version by tests/chart/test_policy_mode.py;
+    # this reads the generated lines without Helm, against the objects the command prints.
+    template = chart.chart_template()
+    spec = _between(template, "spec:", "{{- /* One binding per enforcement mode, told apart by the namespace label, "
+                                       "like the webhook's entries. */}}")
+    vap = _between(template, '{{- $vap := "" }}', "apiVersion: {{ $vap }}")
+    map_ = _between(template, '{{- $map := "" }}', "{{- /* Alpha and beta APIs are off unless enabled: auto renders "
+                                                   "it where the cluster serves the kind. */}}")
+    seen = set()
+    for r, release in enumerate(releases.RELEASES):
+        for m in range(objects.OLDEST[1], objects.NEWEST[1] + 1):
+            exported = {o["kind"]: o for o in objects.export(f"1.{m}", release=release)}
+            policy = exported["ValidatingAdmissionPolicy"]
+            # The spec written by validations, as the generator does (the next test: the same as written whole).
+            assert selected(spec, r, m) == chart._validating_spec_lines(policy["spec"]), (release, m)
+            assert selected(vap, r, m) == [f'{{{{- $vap = "{policy["apiVersion"]}" }}}}']
+            mutating = exported.get("MutatingAdmissionPolicy")
+            assert selected(map_, r, m) == ([f'{{{{- $map = "{mutating["apiVersion"]}" }}}}'] if mutating else [])
+            seen.add(tuple(selected(spec, r, m)))
+    assert len(seen) > len(releases.RELEASES)  # the lines do differ by release and by version
+
+
+def test_the_template_writes_each_line_no_more_often_than_one_policy_needs_it() -> None:
+    # The compact form: every release and version merged, not a copy of the spec per release (600 KB).
+    template = chart.chart_template()
+    spec = [line for line in _between(template, "spec:", "{{- /* One binding per enforcement mode, told apart by the "
+                                                          "namespace label, like the webhook's entries. */}}")
+            if not line.startswith("{{")]
+    needed: Counter[str] = Counter()
+    for lines in chart.validating_lines().values():
+        needed |= Counter(lines)
+    assert Counter(spec) == needed
+
+
+def test_the_validations_written_one_by_one_are_the_spec_written_whole() -> None:
+    for release in (releases.RELEASES[0], releases.NEWEST):
+        spec = objects.validating_spec(wording.LATEST, release)
+        assert chart._validating_spec_lines(spec) == chart._spec_lines(spec)
 
 
 def test_names_up_to_253_characters_are_accepted() -> None:
