@@ -271,3 +271,8 @@ matchConditions:
 {{- define "connectionpool-webhook.enforcementLabel" -}}
 connectionpool-webhook.io/enforcement
 {{- end }}
+
+{{/* The server checks objects against the cluster (--cluster-checks): only a server the chart runs in the cluster. */}}
+{{- define "connectionpool-webhook.clusterChecks" -}}
+{{- if and (include "connectionpool-webhook.inCluster" .) .Values.clusterChecks.enabled }}true{{ end }}
+{{- end }}
