@@ -552,6 +552,25 @@ def test_service_monitor_defaults_to_verified_https_on_the_webhook_port() -> Non
     assert custom.one("ServiceMonitor")["spec"]["endpoints"][0]["tlsConfig"] == {"insecureSkipVerify": True}
 
 
+@pytest.mark.parametrize("values", [{}, {"metrics": {"port": 9090}}, {"hostNetwork": True, "server": {"port": 10250}}],
+                         ids=["defaults", "metrics-port", "host-network"])
+def test_network_policy_on_by_default_admits_every_port_the_server_listens_on(values: dict[str, Any]) -> None:
+    """On by default because it cannot cut off an install: it admits each port the container declares, from any
+    source unless narrowed, and leaves egress (the cluster checks' calls to the apiserver) alone."""
+    out = render(values)
+    policy = out.one("NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["podSelector"] == out.one("Deployment")["spec"]["selector"]
+    assert spec["policyTypes"] == ["Ingress"] and "egress" not in spec
+    admitted = [port for rule in spec["ingress"] for port in rule["ports"]]
+    declared = [{"port": port["name"], "protocol": port["protocol"]} for port in out.deployment_container()["ports"]]
+    assert admitted == declared
+    assert all("from" not in rule for rule in spec["ingress"])
+    # The Service's ports lead to those same container ports: what the apiserver and Prometheus dial is admitted.
+    assert {p["targetPort"] for p in out.one("Service")["spec"]["ports"]} == {p["port"] for p in admitted}
+    assert not render({**values, "networkPolicy": {"enabled": False}}).of_kind("NetworkPolicy")
+
+
 # --- Names and labels -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("release", "values", "fullname"), [
