@@ -286,7 +286,7 @@ passes instead of being skipped. Checkov splits each value at "=", so no reason 
 {{- if not .Values.image.digest }}
 checkov.io/skip1: "CKV_K8S_43=Pulled by the chart's appVersion tag until image.digest is set: a release's digest is only known once its image is published"
 {{- if ne .Values.image.pullPolicy "Always" }}
-checkov.io/skip2: "CKV_K8S_15=IfNotPresent: a replacement pod starts from the node's image cache while the registry is unreachable, and every ConnectionPool write waits on this server; set image.digest to make what runs immutable"
+checkov.io/skip2: "CKV_K8S_15=image.pullPolicy IfNotPresent: a webhook pod must start from the node's image cache while the registry is unreachable, as every ConnectionPool write waits on the webhook; set image.digest to make what runs immutable"
 {{- end }}
 {{- end }}
 {{- end }}
