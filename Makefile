@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint docs bench bench-check soak mutation clean .apt-deps
+.PHONY: run test lint docs scan bench bench-check soak mutation clean .apt-deps
 
 # Runtime only: what `make run` needs.
 $(BIN)/connectionpool-webhook: pyproject.toml
@@ -18,6 +18,20 @@ $(VENV)/.dev: $(BIN)/connectionpool-webhook
 	$(BIN)/pip install --quiet -e '.[test,lint,docs,bench]'
 	touch $@
 
+# Checkov, the scanner of Kubernetes manifests that the chart's tests run (tests/chart/test_security_scan.py), pins
+# dozens of dependencies of its own: it gets a virtualenv of its own, so it can never change what .venv resolves to.
+# The version is pinned so that a release's new checks arrive with a deliberate bump, not in an unrelated change; the
+# stamp names it, so a bump reinstalls.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := $(VENV)-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
 # Debian packages the suite drives: wrk (benchmark load generator).
 .apt-deps:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
@@ -26,8 +40,12 @@ run: $(BIN)/connectionpool-webhook
 	$(BIN)/connectionpool-webhook serve --log-format text
 
 # The docs site is built first: a broken link, anchor or nav entry fails the suite.
-test: $(VENV)/.dev .apt-deps docs
-	$(BIN)/python -m pytest -q
+test: $(VENV)/.dev $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) .apt-deps docs
+	CHECKOV=$(abspath $(CHECKOV)) $(BIN)/python -m pytest -q
+
+# Only the security scan of the chart's renders (checkov), as `make test` runs it.
+scan: $(VENV)/.dev $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+	CHECKOV=$(abspath $(CHECKOV)) $(BIN)/python -m pytest -q tests/chart/test_security_scan.py
 
 # The documentation site, docs/ and mkdocs.yml, into site/ (git-ignored). --strict: a broken link or anchor, or a
 # page left out of the nav, is an error. NO_MKDOCS_2_WARNING: Material's end-of-life notice on every build (see
@@ -79,4 +97,4 @@ lint: $(VENV)/.dev
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .mutation site
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .mutation site
