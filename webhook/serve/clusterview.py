@@ -14,7 +14,7 @@ its index, its freshness and its health.
 
 One background thread does the watching with the Kubernetes client's blocking HTTP, and a small thread pool the
 Secret lookups: the event loop never waits on the cluster. The loop reads the index under a lock the watch thread
-holds for one dict update at a time. A view that cannot read the cluster says why (:meth:`ClusterView.unusable`) and
+holds for one index update at a time. A view that cannot read the cluster says why (:meth:`ClusterView.unusable`) and
 the checks are skipped; it never stops the server from starting, being ready, or answering.
 """
 
