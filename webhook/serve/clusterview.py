@@ -102,6 +102,7 @@ class ClusterView:
         # (why, since when: time.monotonic()) while lists or watches fail; one attribute, so read in one piece.
         self._failing: tuple[Unreadable, float] | None = None
         self._failures = 0  # in a row: the backoff's exponent
+        self._listed_at = 0.0  # time.monotonic() of the last list
         self._stopping = threading.Event()
         self._response: urllib3.BaseHTTPResponse | None = None  # the open watch, shut down by stop()
         self._thread: threading.Thread | None = None
@@ -146,7 +147,10 @@ class ClusterView:
         """The metadata of Secret ``namespace/name`` (never its data), None when it does not exist; raises
         :class:`Unreadable`. Read in a thread: the caller bounds the wait (``timeout``), and so does the request."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._lookups, self._read_secret, namespace, name)
+        try:
+            return await loop.run_in_executor(self._lookups, self._read_secret, namespace, name)
+        except RuntimeError:  # the pool is shut down: the server is stopping
+            raise Unreadable("error", "the server is shutting down") from None
 
     # --- what tests, benchmarks and the app use -----------------------------------------------------------------
 
@@ -197,6 +201,8 @@ class ClusterView:
             except _Expired as exc:
                 log.info("cluster view: %s; listing the ConnectionPools again", exc)
                 relist = "expired"
+                if time.monotonic() - self._listed_at < 1.0:  # expired at once: a list a second at most
+                    self._stopping.wait(self._backoff[0])
             except _Failed as exc:
                 relist = "error" if exc.relist else relist
                 self._failed(exc.unreadable, exc.routine)
@@ -242,8 +248,6 @@ class ClusterView:
             try:
                 page = self._get_list(connection, query)
             except _Expired:
-                if not token:
-                    raise _Failed("error", f"the server {connection.server} answered a list with 410 Gone") from None
                 # The continue token outlived the apiserver's history: read the list again in one request, as
                 # client-go's pager does, rather than mix two snapshots.
                 index, page = Index(), self._get_list(connection, [])
@@ -253,9 +257,11 @@ class ClusterView:
                     index.put(pool)
             metadata = _object(page.get("metadata"))
             token = _text(metadata.get("continue"))
-            if not token:
+            if not token or self._stopping.is_set():
                 break
             del page  # one page at a time in memory
+        if self._stopping.is_set():
+            return
         with self._lock:
             self._index = index
         self._resource_version = _text(metadata.get("resourceVersion"))
@@ -263,6 +269,7 @@ class ClusterView:
         if reason:
             metrics.CLUSTER_VIEW_RELISTS.labels(reason).inc()
         self._synced.set()
+        self._listed_at = time.monotonic()
         self._working()
         log.info("cluster view: %d ConnectionPools listed in %.2fs (resourceVersion %s)", len(index),
                  time.monotonic() - started, self._resource_version or "none")
@@ -273,7 +280,7 @@ class ClusterView:
             body = _read(response, connection)
         finally:
             response.release_conn()
-        if response.status == 410:
+        if response.status == 410 and any(name == "continue" for name, _ in query):
             raise _Expired("the list's continue token expired")
         if response.status != 200:
             raise _refused(response, body, connection)
@@ -399,6 +406,11 @@ class ClusterView:
                                  f"{namespace}/{name} (PartialObjectMetadata) when asked for it")
             result = "found"
             return integrity.secret_of(answer.get("metadata"), namespace, name)
+        except Unreadable:
+            raise
+        except Exception as exc:  # an auth plugin that fails, a bug: the checks are skipped, the request answered
+            log.exception("cluster view: reading Secret %s/%s failed", namespace, name)
+            raise Unreadable("error", f"{type(exc).__name__}: {kube.one_line(str(exc))}") from None
         finally:
             metrics.SECRET_LOOKUPS.labels(result).observe(time.perf_counter() - started)
 
