@@ -262,12 +262,13 @@ class ClusterView:
             del page  # one page at a time in memory
         if self._stopping.is_set():
             return
-        with self._lock:
-            self._index = index
+        # What a reader may look at next (the resourceVersion, the metrics) is set before the index it goes with.
         self._resource_version = _text(metadata.get("resourceVersion"))
         metrics.CLUSTER_VIEW_OBJECTS.set(len(index))
         if reason:
             metrics.CLUSTER_VIEW_RELISTS.labels(reason).inc()
+        with self._lock:
+            self._index = index
         self._synced.set()
         self._listed_at = time.monotonic()
         self._working()
@@ -355,8 +356,11 @@ class ClusterView:
                 raise _Expired(f"watch from resourceVersion {self._resource_version}: {message}")
             raise _Failed("error", f"the watch reported an error ({obj.get('code')}): {message}", relist=True)
         metadata = _object(obj.get("metadata"))
+        pool = _pool(obj) if kind in ("ADDED", "MODIFIED") else None
+        version = _text(metadata.get("resourceVersion"))
+        if version:  # before the change it goes with: whoever sees the change sees its resourceVersion
+            self._resource_version = version
         if kind != "BOOKMARK":
-            pool = _pool(obj) if kind != "DELETED" else None
             key = (_text(metadata.get("namespace")), _text(metadata.get("name")))
             with self._lock:
                 if pool is not None:
@@ -364,9 +368,6 @@ class ClusterView:
                 else:  # deleted, or no identity left to read: it conflicts with nothing
                     self._index.remove(key)
             metrics.CLUSTER_VIEW_OBJECTS.set(len(self._index))
-        version = _text(metadata.get("resourceVersion"))
-        if version:
-            self._resource_version = version
 
     # --- Secrets ------------------------------------------------------------------------------------------------
 
