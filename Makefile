@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint docs scan bench bench-check soak mutation clean .apt-deps
+.PHONY: run test lint docs scan bench bench-check bench-cluster soak mutation clean .apt-deps
 
 # Runtime only: what `make run` needs.
 $(BIN)/connectionpool-webhook: pyproject.toml
@@ -60,6 +60,11 @@ bench: $(VENV)/.dev .apt-deps
 # `check` on 10,000 generated manifests: documents per second, and where the time goes.
 bench-check: $(VENV)/.dev
 	$(BIN)/python bench/check_bench.py $(BENCH_CHECK_ARGS)
+
+# The server's view of the cluster (--cluster-checks): list time and memory at 10,000 and 100,000 ConnectionPools,
+# freshness, and what a Secret lookup adds to an answer.
+bench-cluster: $(VENV)/.dev
+	$(BIN)/python bench/cluster_view_bench.py $(BENCH_CLUSTER_ARGS)
 
 # Soak under faults, 5 minutes by default; the suite runs a short form.
 soak: $(VENV)/.dev .apt-deps

@@ -33,13 +33,16 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     for name, info in Settings.model_fields.items():
         env = Settings.env_name(name)
         default = info.default
-        shown = "none" if default is None else default
+        shown = "none" if default is None else str(default).lower() if isinstance(default, bool) else default
+        # A bare `--cluster-checks` means true, as a flag does; `--cluster-checks false` still reads a value.
+        flag: dict[str, Any] = {"nargs": "?", "const": "true", "metavar": "BOOL"} if info.annotation is bool else {
+            "metavar": name.split("_")[-1].upper()}
         parser.add_argument(
             "--" + name.replace("_", "-"),
             dest=name,
             default=os.environ.get(env),
-            metavar=name.split("_")[-1].upper(),
             help=f"{info.description} [env {env}; default {shown}]",
+            **flag,
         )
 
 

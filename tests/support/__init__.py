@@ -6,7 +6,8 @@
 - ``servers``: the server under test, as a child process or run in this process (same uvicorn settings).
 - ``reviews``: AdmissionReviews and ConnectionPools to send, the reviews captured from real apiservers, JSON Patch.
 - ``metrics``: the server's Prometheus samples, read back.
-- ``fake_apiserver``: a stand-in for the kube-apiserver's list API, for ``audit``.
+- ``fake_apiserver``: a stand-in for the kube-apiserver (list and watch of connectionpools, one Secret's GET), for
+  ``audit`` and the server's view of the cluster.
 - ``chart_render``: the Helm chart rendered and linted by the real Helm engine.
 - ``policy_eval``: the exported admission policies evaluated with Google's CEL runtime.
 - ``fuzzing`` and ``wording_oracle``: the independent oracle of the rules and the hypothesis strategies.

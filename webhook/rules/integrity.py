@@ -99,27 +99,29 @@ class View(Protocol):
 
 class Index:
     """Pools by identity and by the Secret they write, kept current with :meth:`put` and :meth:`remove` (a watch's
-    events, a list's items, a run of manifests). Plain dicts of tuples: cheap to keep for 100,000 pools, and reads
-    from another thread see one consistent entry (each change is one dict operation)."""
+    events, a list's items, a run of manifests). Small for 100,000 pools: each lookup entry is a tuple of the pools
+    that share it (usually one), replaced whole on each change, so a reader in another thread gets one consistent
+    tuple without a copy, and one key tuple per pool is shared by the three maps."""
 
     def __init__(self) -> None:
         self.pools: dict[tuple[str, str], Pool] = {}
-        self._by_identity: dict[tuple[str, str, str], dict[tuple[str, str], Pool]] = {}
-        self._by_secret: dict[tuple[str, str], dict[tuple[str, str], Pool]] = {}
+        self._by_identity: dict[tuple[str, str, str], tuple[Pool, ...]] = {}
+        self._by_secret: dict[tuple[str, str], tuple[Pool, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.pools)
 
     def put(self, pool: Pool) -> None:
-        old = self.pools.get(pool.key)
+        key = pool.key
+        old = self.pools.get(key)
         if old == pool:
             return
         if old is not None:
-            self.remove(old.key)
-        self.pools[pool.key] = pool
-        self._by_identity.setdefault(pool.identity, {})[pool.key] = pool
+            self.remove(key)
+        self.pools[key] = pool
+        _add(self._by_identity, pool.identity, pool)
         if pool.secret is not None:
-            self._by_secret.setdefault((pool.namespace, pool.secret), {})[pool.key] = pool
+            _add(self._by_secret, (pool.namespace, pool.secret), pool)
 
     def remove(self, key: tuple[str, str]) -> None:
         pool = self.pools.pop(key, None)
@@ -130,18 +132,22 @@ class Index:
             _discard(self._by_secret, (pool.namespace, pool.secret), key)
 
     def with_identity(self, identity: tuple[str, str, str]) -> Iterable[Pool]:
-        return tuple(self._by_identity.get(identity, {}).values())
+        return self._by_identity.get(identity, ())
 
     def writing(self, namespace: str, secret: str) -> Iterable[Pool]:
-        return tuple(self._by_secret.get((namespace, secret), {}).values())
+        return self._by_secret.get((namespace, secret), ())
 
 
-def _discard(index: dict[Any, dict[tuple[str, str], Pool]], at: Any, key: tuple[str, str]) -> None:
-    entries = index.get(at)
-    if entries is not None:
-        entries.pop(key, None)
-        if not entries:
-            del index[at]
+def _add(index: dict[Any, tuple[Pool, ...]], at: Any, pool: Pool) -> None:
+    index[at] = (*index.get(at, ()), pool)
+
+
+def _discard(index: dict[Any, tuple[Pool, ...]], at: Any, key: tuple[str, str]) -> None:
+    kept = tuple(pool for pool in index.get(at, ()) if pool.key != key)
+    if kept:
+        index[at] = kept
+    else:
+        index.pop(at, None)
 
 
 # --- 1 and 2: the other pools ------------------------------------------------------------------------------------

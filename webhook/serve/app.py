@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi import Response as HTTPResponse
@@ -22,10 +22,14 @@ from webhook.rules import releases, wording
 from webhook.rules.enforcement import Enforcement
 from webhook.rules.ruleset import ruleset
 from webhook.serve import admission, handlers, metrics, models
+from webhook.serve.cluster_checks import Cluster
 from webhook.serve.logs import RequestLog
 from webhook.serve.review import AdmissionFastPath, Message, review
 from webhook.serve.settings import Settings
 from webhook.serve.tls import CertWatcher
+
+if TYPE_CHECKING:
+    from webhook.serve.clusterview import ClusterView
 
 log = logging.getLogger("webhook.admission")
 
@@ -51,7 +55,9 @@ def create_app(certs: CertWatcher | None = None, settings: Settings | None = Non
     request_log = RequestLog(log, "admission review")
     settings = settings or Settings()
     rules = ruleset(releases.parse(settings.operator_version), wording.for_version(settings.kubernetes_version))
-    webhooks = handlers.webhooks(Enforcement(settings.enforcement), rules)
+    view = _cluster_view(settings)
+    cluster: Cluster | None = view
+    webhooks = handlers.webhooks(Enforcement(settings.enforcement), rules, cluster=cluster)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -60,10 +66,14 @@ def create_app(certs: CertWatcher | None = None, settings: Settings | None = Non
             certs.on_reload.append(lambda ok: metrics.certificate_loaded(ok, certs.not_after_timestamp))
             metrics.CERT_EXPIRY.set(certs.not_after_timestamp or 0)
             tasks.append(asyncio.create_task(certs.watch()))
+        if view is not None:
+            view.start()  # in its own thread; the server is ready without waiting for it (see readyz)
         yield
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if view is not None:
+            await asyncio.to_thread(view.stop)
         metrics.process_exited(os.getpid())
 
     api = FastAPI(
@@ -111,6 +121,8 @@ def create_app(certs: CertWatcher | None = None, settings: Settings | None = Non
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # Readiness does not wait for the view of the cluster: a webhook that cannot start because the apiserver is slow
+    # or unreachable would block the apiserver's own writes; until the view is synced its checks are skipped.
     @api.get("/readyz", summary="Readiness: certificates are loaded", responses={503: {"model": models.Status}})
     async def readyz() -> HTTPResponse:
         if certs is not None and not certs.ready:
@@ -123,3 +135,14 @@ def create_app(certs: CertWatcher | None = None, settings: Settings | None = Non
         return HTTPResponse(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
     return AdmissionFastPath(api, request_log, webhooks)
+
+
+def _cluster_view(settings: Settings) -> ClusterView | None:
+    """The view of the cluster the checks read, with ``--cluster-checks``. With ``--workers N`` every worker builds
+    its own app, so each worker runs its own view: its own list, watch and Secret lookups."""
+    if not settings.cluster_checks:
+        return None
+    # Imported only here: the Kubernetes client costs the server start-up time it does not need without the checks.
+    from webhook.serve.clusterview import ClusterView  # noqa: PLC0415
+
+    return ClusterView(settings.kubeconfig, settings.context, settings.cluster_timeout)

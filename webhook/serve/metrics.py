@@ -22,7 +22,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -211,6 +219,47 @@ CLUSTER_CHECKS_SKIPPED = Counter(
     "Requests whose cluster checks were skipped because the cluster could not be read, by reason (not_synced, "
     "unreachable, forbidden, timeout, error); the rules of the object itself still decided.",
     ["reason"],
+    registry=REGISTRY,
+)
+# The view of the cluster (--cluster-checks; webhook.serve.clusterview). With --workers N each worker keeps its own
+# view: the gauges report the worst worker (synced) and the largest view (objects), the counters the sum.
+CLUSTER_VIEW_SYNCED = Gauge(
+    f"{PREFIX}_cluster_view_synced",
+    "1 when the view of the cluster's ConnectionPools has been listed and its watch is not failing, else 0.",
+    multiprocess_mode="livemin",
+    registry=REGISTRY,
+)
+CLUSTER_VIEW_OBJECTS = Gauge(
+    f"{PREFIX}_cluster_view_objects",
+    "ConnectionPools in the view of the cluster.",
+    multiprocess_mode="livemax",
+    registry=REGISTRY,
+)
+CLUSTER_VIEW_EVENTS = Counter(
+    f"{PREFIX}_cluster_view_events_total",
+    "Watch events received, by type (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR).",
+    ["type"],
+    registry=REGISTRY,
+)
+CLUSTER_VIEW_RELISTS = Counter(
+    f"{PREFIX}_cluster_view_relists_total",
+    "Lists of every ConnectionPool after the first, by reason (expired: the watch's resourceVersion was too old; "
+    "error: the watch reported another error).",
+    ["reason"],
+    registry=REGISTRY,
+)
+CLUSTER_VIEW_FAILURES = Counter(
+    f"{PREFIX}_cluster_view_failures_total",
+    "Lists and watches of the ConnectionPools that failed (and were retried with backoff), by reason (unreachable, "
+    "forbidden, error).",
+    ["reason"],
+    registry=REGISTRY,
+)
+SECRET_LOOKUPS = Histogram(
+    f"{PREFIX}_secret_lookup_duration_seconds",
+    "Reads of one Secret's metadata for the cluster checks, by result (found, not_found, error).",
+    ["result"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
     registry=REGISTRY,
 )
 BUILD_INFO = Gauge(

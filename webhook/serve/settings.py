@@ -62,6 +62,18 @@ class Settings(BaseModel):
         str(releases.DEFAULT), description="The aiven-operator release the cluster runs (e.g. v0.38.0): the rules of "
         "its ConnectionPool CRD apply (a release between two that changed it takes the older one's)."
     )
+    cluster_checks: bool = Field(
+        False, description="Also check each ConnectionPool against the cluster: the other ConnectionPools (watched) "
+        "and the Secrets it names (read by name, metadata only). A cluster that cannot be read never denies."
+    )
+    kubeconfig: Path | None = Field(
+        None, description="kubeconfig file for --cluster-checks (default: $KUBECONFIG, ~/.kube/config, in-cluster)."
+    )
+    context: str | None = Field(None, description="kubeconfig context for --cluster-checks (default: the current one).")
+    cluster_timeout: float = Field(
+        1.0, gt=0, le=10, description="Seconds a request may wait for the cluster (a Secret lookup) before its cluster "
+        "checks are skipped, with a warning."
+    )
     dev_certs_dir: Path = Field(
         Path("certs/dev"), description="Where the self-signed dev certificates are kept when no --tls-cert is given."
     )

@@ -1,0 +1,27 @@
+"""``make bench-cluster`` works: its short form lists, watches and looks up through the view and prints every figure
+(speed and memory are not asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import ROOT
+
+pytestmark = [pytest.mark.process, pytest.mark.slow]
+
+
+def test_short_run() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "cluster_view_bench.py"), "--pools", "300", "1200",
+                             "--lookups", "20", "--changes", "3"], capture_output=True, text=True, check=False,
+                            timeout=240, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "the view of 300, 1,200 ConnectionPools" in out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("300 ", "1,200 "))]
+    assert [row[0] for row in rows] == ["300", "1,200"] and all(row[4].endswith("B") for row in rows)
+    assert "freshness, change at the apiserver to the view (6 creations and deletions)" in out
+    assert "Secret lookup through the view (20): median" in out
+    assert "admission answer, CREATE (20 each): without cluster checks median" in out and "a lookup adds" in out
