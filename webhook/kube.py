@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import urllib3
 from kubernetes import client, config
@@ -36,6 +37,20 @@ class ClusterError(RuntimeError):
 
 class Unreachable(ClusterError):
     """No answer from the server: refused, reset, timed out, or TLS that does not verify."""
+
+
+class Refused(ClusterError):
+    """The server answered with an error status (``code``: 403 when RBAC refused)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# Secret and namespace names are DNS-1123 subdomains and labels: anything else names no Secret (and is never put in
+# a URL, where a ".." would name another resource).
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 class Connection:
@@ -95,6 +110,38 @@ class Connection:
             raise Unreachable(connection_message(exc, self.server)) from None
         response: urllib3.BaseHTTPResponse = answer.response
         return response
+
+
+    def secret_metadata(self, namespace: str, name: str,
+                        timeout: float | tuple[float, float] = REQUEST_TIMEOUT) -> dict[str, Any] | None:
+        """The metadata of Secret ``namespace/name`` (its PartialObjectMetadata: owners, labels, never the data), or
+        None when there is no such Secret. Raises :class:`Unreachable`, :class:`Refused` (403: RBAC) or
+        :class:`ClusterError` (an answer that is not the metadata asked for)."""
+        if not (_LABEL.fullmatch(namespace) and len(namespace) <= 63 and _SUBDOMAIN.fullmatch(name)
+                and len(name) <= 253):
+            return None
+        response = self.get(f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}",
+                            accept=PARTIAL_OBJECT_METADATA, timeout=timeout)
+        try:
+            body = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unreachable(connection_message(exc, self.server)) from None
+        finally:
+            response.release_conn()
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise Refused(response.status, api_message(response.status, response.reason or "", status_message(body),
+                                                       self.server, f"get the Secret {namespace}/{name}"))
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or answer.get("kind") != "PartialObjectMetadata":
+            raise ClusterError(f"the server {self.server} did not answer the metadata of Secret {namespace}/{name} "
+                               "(PartialObjectMetadata) when asked for it")
+        metadata = answer.get("metadata")
+        return metadata if isinstance(metadata, dict) else {}
 
 
 def status_message(body: bytes | str | None) -> str:

@@ -24,14 +24,13 @@ import asyncio
 import concurrent.futures
 import logging
 import random
-import re
 import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 import urllib3
@@ -58,10 +57,6 @@ BACKOFF = (0.8, 30.0)
 LOOKUP_THREADS = 4
 NOT_SYNCED = "the view of the cluster's ConnectionPools is not synced yet"
 EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")
-# Secret and namespace names are DNS-1123 subdomains and labels: anything else names no Secret (and is never put in
-# a URL, where a ".." would name another resource).
-_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 class _Expired(Exception):
@@ -374,39 +369,25 @@ class ClusterView:
     def _read_secret(self, namespace: str, name: str) -> Secret | None:
         started, result = time.perf_counter(), "error"
         try:
-            if not (_LABEL.fullmatch(namespace) and len(namespace) <= 63 and _SUBDOMAIN.fullmatch(name)
-                    and len(name) <= 253):
-                result = "not_found"
-                return None
             connection = self._connection
             if connection is None:
                 failing = self._failing
                 if failing is not None:
                     raise Unreadable(failing[0].reason, str(failing[0]))
                 raise Unreadable("not_synced", NOT_SYNCED)
-            path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
             try:
-                response = connection.get(path, accept=kube.PARTIAL_OBJECT_METADATA,
-                                          timeout=(self._timeout, self._timeout))
+                metadata = connection.secret_metadata(namespace, name, timeout=(self._timeout, self._timeout))
             except kube.Unreachable as exc:
                 raise Unreadable("unreachable", str(exc)) from None
-            try:
-                body = _read(response, connection)
-            except _Failed as exc:
-                raise exc.unreadable from None
-            finally:
-                response.release_conn()
-            if response.status == 404:
+            except kube.Refused as exc:
+                raise Unreadable("forbidden" if exc.code == 403 else "error", str(exc)) from None
+            except kube.ClusterError as exc:
+                raise Unreadable("error", str(exc)) from None
+            if metadata is None:
                 result = "not_found"
                 return None
-            if response.status != 200:
-                raise _refused(response, body, connection, f"get the Secret {namespace}/{name}").unreadable
-            answer = _json(body)
-            if type(answer) is not dict or answer.get("kind") != "PartialObjectMetadata":
-                raise Unreadable("error", f"the server {connection.server} did not answer the metadata of Secret "
-                                 f"{namespace}/{name} (PartialObjectMetadata) when asked for it")
             result = "found"
-            return integrity.secret_of(answer.get("metadata"), namespace, name)
+            return integrity.secret_of(metadata, namespace, name)
         except Unreadable:
             raise
         except Exception as exc:  # an auth plugin that fails, a bug: the checks are skipped, the request answered
