@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -19,8 +19,9 @@ from webhook.rules.ruleset import RuleSet, ruleset
 from webhook.serve.settings import Settings
 from webhook.tools import check, fix, report
 from webhook.tools.policy import objects as policy
-from webhook.tools.report.model import Report
-from webhook.tools.report.text import problems_text
+from webhook.tools.report import policyreport
+from webhook.tools.report.model import DENIED, Problem, Report
+from webhook.tools.report.text import problems_text, summary_line
 
 # `serve` and `audit` import their wings inside their commands: the server needs FastAPI and uvicorn, `audit` the
 # Kubernetes client, and importing them would double the start-up of `check` (which runs in pre-commit hooks, once
@@ -100,10 +101,10 @@ def _release(args: argparse.Namespace, parser: argparse.ArgumentParser) -> relea
         parser.error(f"--operator-version: {exc}")
 
 
-def _verdict_options(parser: argparse.ArgumentParser) -> None:
+def _verdict_options(parser: argparse.ArgumentParser, formats: tuple[str, ...] = report.FORMATS,
+                     formats_help: str = "text (kubectl's own lines, the default), json, junit or sarif") -> None:
     """What ``check`` and ``audit`` share: how to print, which Kubernetes wording, how to enforce."""
-    parser.add_argument("-o", "--output", choices=report.FORMATS, default="text",
-                        help="text (kubectl's own lines, the default), json, junit or sarif")
+    parser.add_argument("-o", "--output", choices=formats, default="text", help=formats_help)
     parser.add_argument("--kubernetes-version", metavar="VERSION",
                         help="word the causes as this Kubernetes version's apiserver does, e.g. 1.28 (default: newest)")
     parser.add_argument("--enforcement", choices=ENFORCEMENTS, default="deny",
@@ -119,11 +120,16 @@ def _rules(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RuleSet
     return ruleset(_release(args, parser), words)
 
 
-def _finish(found: Report, output: str) -> None:
+def _finish(found: Report, output: str, exit_zero: bool = False) -> None:
     sys.stderr.write(problems_text(found.problems, found.command))
     sys.stdout.write(report.render(found, output))
     sys.stdout.flush()
-    raise SystemExit(found.exit_code())
+    raise SystemExit(_exit_code(found, exit_zero))
+
+
+def _exit_code(found: Report, exit_zero: bool) -> int:
+    code = found.exit_code()
+    return 0 if exit_zero and code == DENIED else code
 
 
 def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -146,10 +152,53 @@ def _audit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("give --namespace or --all-namespaces, not both")
     if args.chunk_size < 1:
         parser.error("--chunk-size must be at least 1")
+    if args.apply and args.output not in report.KINDS:
+        parser.error("--apply writes the reports to the cluster: give --output policyreport or --output openreports")
     found = audit.audit(_rules(args, parser), Enforcement(args.enforcement), namespace=args.namespace,
                         all_namespaces=args.all_namespaces, kubeconfig=args.kubeconfig, context=args.context,
                         page_size=args.chunk_size)
-    _finish(found, args.output)
+    if args.output in report.KINDS:
+        _audit_reports(found, args)
+    _finish(found, args.output, args.exit_zero)
+
+
+def _audit_reports(found: Report, args: argparse.Namespace) -> NoReturn:
+    """``audit --output policyreport|openreports``: grade by each namespace's mode, then print the reports, or write
+    them (``--apply``: kubectl-like lines and the summary line instead). Prints, and exits."""
+    from webhook.tools import apply, audit, namespaces  # noqa: PLC0415 - start-up time, see the imports above
+
+    kind = report.KINDS[args.output]
+    connection = scope = None
+    if not found.problems:
+        try:
+            connection = audit.Connection(args.kubeconfig, args.context)
+            scope = None if args.all_namespaces else (args.namespace or connection.default_namespace)
+            modes, warning = namespaces.read_modes(connection, scope)
+        except audit.ClusterError as exc:
+            found.problems.append(Problem(str(exc)))
+        else:
+            found.modes.update(modes)
+            if warning:
+                print(warning, file=sys.stderr)
+    documents = policyreport.documents(found, kind)
+    for note in policyreport.notes(documents):
+        print(note, file=sys.stderr)
+    if not args.apply:
+        sys.stderr.write(problems_text(found.problems, found.command))
+        sys.stdout.write(policyreport.to_yaml(documents))
+        sys.stdout.flush()
+        raise SystemExit(_exit_code(found, args.exit_zero))
+    summary = summary_line(found)
+    if connection is not None and not found.problems:
+        applied = apply.apply(connection, kind, documents, scope)
+        found.problems.extend(Problem(problem) for problem in applied.problems)
+        sys.stdout.write("".join(line + "\n" for line in applied.lines))
+        if applied.problems:
+            summary += f"; the {kind.kind}s could not all be written"
+    sys.stderr.write(problems_text(found.problems, found.command))
+    sys.stdout.write(summary + "\n")
+    sys.stdout.flush()
+    raise SystemExit(_exit_code(found, args.exit_zero))
 
 
 def _policy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -203,7 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("-n", "--namespace", help="namespace to audit (default: the context's namespace)")
     audit.add_argument("-A", "--all-namespaces", action="store_true", help="audit every namespace")
     audit.add_argument("--chunk-size", type=int, default=500, metavar="N", help="objects per page (default 500)")
-    _verdict_options(audit)
+    _verdict_options(audit, report.AUDIT_FORMATS,
+                     "text (kubectl's own lines, the default), json, junit, sarif, or the cluster's report objects, "
+                     "one per namespace: policyreport (wgpolicyk8s.io/v1alpha2) or openreports (openreports.io)")
+    audit.add_argument("--apply", action="store_true",
+                       help="with -o policyreport|openreports: create or replace each namespace's report in the "
+                       "cluster, and delete ours where no ConnectionPool is left")
+    audit.add_argument("--exit-zero", action="store_true",
+                       help="exit 0 even when an object would be denied (2 still means the cluster could not be "
+                       "read or the reports not written)")
     audit.set_defaults(run=_audit, parser=audit)
 
     export = commands.add_parser(

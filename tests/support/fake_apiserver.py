@@ -16,6 +16,11 @@ Secrets' GET, as ``audit`` and the server's view of the cluster use them.
 - ``Status`` bodies for 401, 403, 404 and 410; bearer-token authentication; every request recorded (method, path,
   query, Accept header).
 
+For the policy-report outputs it also serves Namespaces (``GET /api/v1/namespaces``, by label selector, and one by
+name) and the two report APIs (``policyreports.wgpolicyk8s.io/v1alpha2``, ``reports.openreports.io/v1alpha1``: list
+by label selector, get, create, replace with a resourceVersion, delete), checking what is written against the CRD's
+schema (tests/data/reports) and etcd's size limit as a real cluster would.
+
 Resource versions are one counter for everything, like etcd's revision: a change to any object (or
 :meth:`FakeApiserver.advance`, standing for changes to other resources) moves it.
 """
@@ -37,6 +42,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import jsonschema
 import orjson
 import yaml
 
@@ -47,6 +53,16 @@ PREFIX = "/apis/aiven.io/v1alpha1"
 SECRETS = "/api/v1/namespaces/{namespace}/secrets/{name}"
 PARTIAL_METADATA = "as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 FORBIDDEN_USER = "system:serviceaccount:default:nobody"
+# The report APIs: resource -> (path prefix, kind).
+REPORT_APIS = {"policyreports": ("/apis/wgpolicyk8s.io/v1alpha2", "PolicyReport"),
+               "reports": ("/apis/openreports.io/v1alpha1", "Report")}
+REPORT_SCHEMAS = {
+    resource: jsonschema.Draft202012Validator(json.loads((DATA / "reports" / name).read_text()))
+    for resource, name in (("policyreports", "policyreport-v1alpha2.schema.json"),
+                           ("reports", "openreports-report-v1alpha1.schema.json"))
+}
+ETCD_MAX_REQUEST = 1536 * 1024  # etcd's default --max-request-bytes: 1.5 MiB
+VERBS = {"GET": "get", "POST": "create", "PUT": "update", "DELETE": "delete"}
 
 
 def stored(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
@@ -112,6 +128,7 @@ class FakeApiserver:
         self.snapshots: dict[int, tuple[str, list[dict[str, Any]]]] = {}
         self._lists = itertools.count()
         self.connections: set[socket.socket] = set()
+        self._init_reports(objects or [])
         self.cert_dir = cert_dir
         self.port = 0
         self._listen()
@@ -416,6 +433,148 @@ class FakeApiserver:
             assert isinstance(item, bytes)
             _chunk(handler, item)
 
+    # --- Namespaces and the report APIs, for audit --output policyreport|openreports [--apply] ----------------------
+
+    def _init_reports(self, objects: list[dict[str, Any]]) -> None:
+        # Namespace name -> labels; every namespace the objects are in exists, unlabelled.
+        self.namespaces: dict[str, dict[str, str]] = {o["metadata"]["namespace"]: {} for o in objects}
+        # What the good token may not touch, by resource ("namespaces", "policyreports", "reports"): 403.
+        self.refused: set[str] = set()
+        # The report CRDs installed, by resource; a missing one answers 404 as an apiserver without it does.
+        self.report_crds: set[str] = set(REPORT_APIS)
+        # (resource, namespace, name) -> the stored report.
+        self.reports: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.conflict_next_replace = False  # answer 409 Conflict to the next PUT, as if someone wrote meanwhile
+        self.writes: list[tuple[str, str]] = []  # (method, path) of every POST, PUT and DELETE
+        self._versions = itertools.count(5000)
+
+    def store_report(self, resource: str, report: dict[str, Any]) -> dict[str, Any]:
+        """Put ``report`` in the store as if someone had created it."""
+        stored = copy.deepcopy(report)
+        metadata = stored.setdefault("metadata", {})
+        metadata.update(uid=f"uid-report-{metadata['namespace']}-{metadata['name']}",
+                        resourceVersion=str(next(self._versions)), creationTimestamp="2026-12-01T10:00:00Z")
+        self.reports[(resource, metadata["namespace"], metadata["name"])] = stored
+        return stored
+
+    def answer_reports(self, method: str, path: str, query: dict[str, list[str]],
+                       body: bytes | None) -> tuple[int, dict[str, Any]]:
+        """Namespaces and the report APIs (authentication already checked)."""
+        if path.startswith("/api/v1/namespaces"):
+            return self._namespaces(method, path, query)
+        for resource, (prefix, kind) in REPORT_APIS.items():
+            if path.startswith(prefix + "/"):
+                if resource not in self.report_crds:
+                    return 404, status(404, "NotFound", "the server could not find the requested resource")
+                if resource in self.refused:
+                    return 403, status(403, "Forbidden", f'{resource}.{prefix.split("/")[2]} is forbidden: User '
+                                       f'"system:serviceaccount:webhooks:audit" cannot {VERBS[method]} resource '
+                                       f'"{resource}" in API group "{prefix.split("/")[2]}"')
+                return self._reports(method, path.removeprefix(prefix), query, body, resource=resource, kind=kind)
+        return 404, status(404, "NotFound", "the server could not find the requested resource")
+
+    def _namespaces(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        parts = path.removeprefix("/api/v1/namespaces").strip("/").split("/")
+        if "namespaces" in self.refused:
+            verb = "list" if parts == [""] else "get"
+            return 403, status(403, "Forbidden", 'namespaces is forbidden: User "system:serviceaccount:webhooks:'
+                               f'audit" cannot {verb} resource "namespaces" in API group "" at the cluster scope')
+        if method != "GET":
+            return 405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested "
+                               "resource")
+        if parts == [""]:
+            selected = {name: labels for name, labels in self.namespaces.items()
+                        if _selects(query.get("labelSelector", [""])[0], labels)}
+            return 200, {"apiVersion": "v1", "kind": "NamespaceList", "metadata": {"resourceVersion": "4242"},
+                         "items": [_namespace(name, labels) for name, labels in sorted(selected.items())]}
+        if len(parts) == 1 and parts[0] in self.namespaces:
+            return 200, _namespace(parts[0], self.namespaces[parts[0]])
+        return 404, status(404, "NotFound", f'namespaces "{parts[0]}" not found')
+
+    def _reports(self, method: str, rest: str, query: dict[str, list[str]], body: bytes | None, *, resource: str,
+                 kind: str) -> tuple[int, dict[str, Any]]:
+        parts = rest.strip("/").split("/")
+        prefix = REPORT_APIS[resource][0]
+        group = prefix.split("/")[2]
+        if parts == [resource] and method == "GET":
+            return 200, self._report_list(resource, None, query)
+        if len(parts) < 3 or parts[0] != "namespaces" or parts[2] != resource:
+            return 404, status(404, "NotFound", "the server could not find the requested resource")
+        namespace = parts[1]
+        if len(parts) == 3:
+            if method == "GET":
+                return 200, self._report_list(resource, namespace, query)
+            if method == "POST":
+                self.writes.append((method, f"{prefix}/{rest.strip('/')}"))
+                report = json.loads(body or b"{}")
+                name = report.get("metadata", {}).get("name", "")
+                if (resource, namespace, name) in self.reports:
+                    return 409, status(409, "AlreadyExists", f'{resource}.{group} "{name}" already exists')
+                invalid = self._invalid(resource, report, body or b"")
+                if invalid:
+                    return invalid
+                return 201, self.store_report(resource, report)
+            return 405, status(405, "MethodNotAllowed", "the server does not allow this method")
+        name = parts[3]
+        if method != "GET":
+            self.writes.append((method, f"{prefix}/{rest.strip('/')}"))
+        stored = self.reports.get((resource, namespace, name))
+        missing = 404, {**status(404, "NotFound", f'{resource}.{group} "{name}" not found'),
+                        "details": {"name": name, "group": group, "kind": resource}}
+        if method == "GET":
+            return (200, copy.deepcopy(stored)) if stored else missing
+        if method == "DELETE":
+            if not stored:
+                return missing
+            del self.reports[(resource, namespace, name)]
+            return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                         "details": {"name": name, "group": group, "kind": resource, "uid": stored["metadata"]["uid"]}}
+        if method == "PUT":
+            if not stored:
+                return missing
+            report = json.loads(body or b"{}")
+            version = report.get("metadata", {}).get("resourceVersion")
+            if not version:
+                return 422, status(422, "Invalid", f'{kind}.{group} "{name}" is invalid: metadata.resourceVersion: '
+                                   "Invalid value: 0x0: must be specified for an update")
+            if self.conflict_next_replace or version != stored["metadata"]["resourceVersion"]:
+                self.conflict_next_replace = False
+                stored["metadata"]["resourceVersion"] = str(next(self._versions))
+                return 409, status(409, "Conflict", f'Operation cannot be fulfilled on {resource}.{group} "{name}": '
+                                   "the object has been modified; please apply your changes to the latest version "
+                                   "and try again")
+            invalid = self._invalid(resource, report, body or b"")
+            if invalid:
+                return invalid
+            report["metadata"].update(uid=stored["metadata"]["uid"], resourceVersion=str(next(self._versions)),
+                                      creationTimestamp=stored["metadata"]["creationTimestamp"])
+            self.reports[(resource, namespace, name)] = report
+            return 200, copy.deepcopy(report)
+        return 405, status(405, "MethodNotAllowed", "the server does not allow this method")
+
+    def _report_list(self, resource: str, namespace: str | None, query: dict[str, list[str]]) -> dict[str, Any]:
+        selector = query.get("labelSelector", [""])[0]
+        items = [copy.deepcopy(r) for (res, ns, _), r in sorted(self.reports.items())
+                 if res == resource and (namespace is None or ns == namespace)
+                 and _selects(selector, r["metadata"].get("labels") or {})]
+        start = int(base64.b64decode(query["continue"][0])) if "continue" in query else 0
+        limit = int(query.get("limit", ["0"])[0]) or len(items)
+        metadata: dict[str, Any] = {"resourceVersion": "4242"}
+        if start + limit < len(items):
+            metadata["continue"] = base64.b64encode(str(start + limit).encode()).decode()
+        prefix = REPORT_APIS[resource][0]
+        return {"apiVersion": prefix.removeprefix("/apis/"), "kind": REPORT_APIS[resource][1] + "List",
+                "metadata": metadata, "items": items[start:start + limit]}
+
+    def _invalid(self, resource: str, report: dict[str, Any], body: bytes) -> tuple[int, dict[str, Any]] | None:
+        """What the apiserver refuses: a body etcd would not store, or a report its CRD's schema does not allow."""
+        if len(body) > ETCD_MAX_REQUEST:
+            return 500, status(500, "InternalError", "etcdserver: request is too large")
+        errors = sorted(REPORT_SCHEMAS[resource].iter_errors(report), key=lambda e: list(e.absolute_path))
+        if errors:
+            where = ".".join(str(p) for p in errors[0].absolute_path)
+            return 422, status(422, "Invalid", f"{report.get('kind')} is invalid: {where}: {errors[0].message}")
+        return None
 
 def _line(kind: str, obj: dict[str, Any]) -> bytes:
     return orjson.dumps({"type": kind, "object": obj}) + b"\n"
@@ -432,6 +591,22 @@ def _send_json(handler: BaseHTTPRequestHandler, code: int, body: dict[str, Any])
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+def _namespace(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "uid": f"uid-ns-{name}", "resourceVersion": "42",
+                         "labels": {"kubernetes.io/metadata.name": name, **labels}},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
+
+def _selects(selector: str, labels: dict[str, str]) -> bool:
+    """A label selector of ``key`` (exists) and ``key=value`` terms, comma-separated (all that the tools send)."""
+    for term in filter(None, selector.split(",")):
+        key, eq, value = term.partition("=")
+        if key not in labels or (eq and labels[key] != value):
+            return False
+    return True
 
 
 def _is_watch(query: dict[str, list[str]]) -> bool:
@@ -472,10 +647,36 @@ def _handler(fake: FakeApiserver) -> type[BaseHTTPRequestHandler]:
             parts = url.path.split("/")
             if len(parts) == 7 and url.path.startswith("/api/v1/namespaces/") and parts[5] == "secrets":
                 _send_json(self, *fake.secret(unquote(parts[4]), unquote(parts[6]), accept, auth))
+            elif not url.path.startswith(PREFIX + "/"):
+                self._reports("GET", url.path, query, None, auth)
             elif _is_watch(query):
                 fake.serve_watch(self, url.path, query, auth)
             else:
                 _send_json(self, *fake.answer(url.path, query, auth))
+
+        # Namespaces and the report APIs, reads and writes.
+        def _reports(self, method: str, path: str, query: dict[str, list[str]], body: bytes | None,
+                     auth: str | None) -> None:
+            if auth != f"Bearer {fake.token}":
+                _send_json(self, 401, status(401, "Unauthorized", "Unauthorized"))
+                return
+            _send_json(self, *fake.answer_reports(method, path, query, body))
+
+        def _write(self) -> None:
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            fake.recorded.append(Recorded(self.command, url.path, query, self.headers.get("Accept", "")))
+            self._reports(self.command, url.path, query, body, self.headers.get("Authorization"))
+
+        def do_POST(self) -> None:
+            self._write()
+
+        def do_PUT(self) -> None:
+            self._write()
+
+        def do_DELETE(self) -> None:
+            self._write()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -35,6 +35,7 @@ def judge(obj: dict[str, Any], rules: RuleSet, *, file: str | None = None, line:
         errors = rules.admit(named).errors
         name = generate
     namespace = metadata.get("namespace")
+    uid = metadata.get("uid")
     causes = tuple(_cause(e) for e in errors)
     return Result(
         kind=str(obj.get("kind")),
@@ -48,6 +49,7 @@ def judge(obj: dict[str, Any], rules: RuleSet, *, file: str | None = None, line:
         line=line,
         cause_lines=tuple(locate(e.field) for e in errors) if locate else (),
         warn_texts=tuple(warning(e) for e in errors),
+        uid=uid if isinstance(uid, str) and uid else None,
     )
 
 

@@ -35,6 +35,8 @@ class Result:
     cause_lines: tuple[int, ...] = ()
     # What a webhook in warn mode sends for each cause (enforcement.warning), which kubectl prints as "Warning: ...".
     warn_texts: tuple[str, ...] = ()
+    # metadata.uid of a stored object (audit), which policy reports name their resources by.
+    uid: str | None = None
 
     @property
     def where(self) -> str:
@@ -69,16 +71,23 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     skipped: int = 0
     files: int | None = None
+    # The namespaces whose label (connectionpool-webhook.io/enforcement) sets their mode, as the webhook delivers it
+    # there; the others take ``enforcement``. Read by audit for the policy-report outputs only.
+    modes: dict[str, Enforcement] = field(default_factory=dict)
+
+    def enforcement_of(self, namespace: str | None) -> Enforcement:
+        """The mode a verdict on an object of ``namespace`` is delivered in."""
+        return self.modes.get(namespace or "", self.enforcement)
 
     @property
     def denied(self) -> list[Result]:
         return [r for r in self.results if not r.allowed]
 
     def exit_code(self) -> int:
-        """2 when some input could not be read, else 1 when an object is denied (and enforcement denies), else 0."""
+        """2 when some input could not be read, else 1 when an object is denied where enforcement denies, else 0."""
         if self.problems:
             return UNREADABLE
-        if self.denied and self.enforcement is Enforcement.DENY:
+        if any(self.enforcement_of(r.namespace) is Enforcement.DENY for r in self.denied):
             return DENIED
         return ALL_ALLOWED
 
