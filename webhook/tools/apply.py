@@ -19,6 +19,7 @@ from typing import Any
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from webhook import kube
 from webhook.tools.audit import Connection
 from webhook.tools.report.policyreport import ANNOTATIONS, LABELS, MANAGED_BY, Kind
 
@@ -204,37 +205,20 @@ class _Writer:
         self.applied.problems.append(self._failed(action, exc))
 
     def _failed(self, action: str, exc: ApiException) -> str:
-        message = _status_message(exc)
-        detail = f": {message}" if message else ""
-        if exc.status == 401:
-            return f"cannot {action}: Unauthorized: the server {self.server} rejected the credentials (401){detail}"
-        if exc.status == 403:
-            return f"cannot {action}: Forbidden (403){detail}"
+        message = kube.status_message(exc.body)
         if exc.status == 404 and not _names_an_object(exc):
             return (f"cannot {action}: the server {self.server} has no resource {self.kind.resource}/"
-                    f"{self.kind.version} (is the {self.kind.kind} CRD installed?){detail}")
-        reason = " ".join((exc.reason or "").split())
-        return f"cannot {action}: the server {self.server} answered {exc.status} {reason}{detail}"
+                    f"{self.kind.version} (is the {self.kind.kind} CRD installed?){': ' + message if message else ''}")
+        return f"cannot {action}: " + kube.api_message(exc.status or 0, exc.reason or "", message, self.server, action)
 
     def _unreachable(self, exc: Exception) -> str:
-        reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
-        return f"cannot write the {self.kind.kind}s: Unable to connect to the server {self.server}: {reason}"
-
-
-def _status(exc: ApiException) -> dict[str, Any]:
-    try:
-        body = json.loads(exc.body) if exc.body else {}
-    except (ValueError, TypeError):
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _status_message(exc: ApiException) -> str:
-    """The ``message`` of the Kubernetes Status the server answered with, on one line."""
-    return " ".join(str(_status(exc).get("message") or "").split())
+        return f"cannot write the {self.kind.kind}s: {kube.connection_message(exc, self.server)}"
 
 
 def _names_an_object(exc: ApiException) -> bool:
     """A 404 about one object (its Status names it), not about a resource the server does not have."""
-    details = _status(exc).get("details")
+    try:
+        details = json.loads(exc.body or "{}").get("details")
+    except (ValueError, TypeError, AttributeError):
+        return False
     return isinstance(details, dict) and bool(details.get("name"))

@@ -9,42 +9,38 @@ the credentials may not, every namespace takes the default and the caller says s
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from webhook import kube
+from webhook.kube import ClusterError
 from webhook.rules.enforcement import Enforcement
-from webhook.tools.audit import ClusterError, Connection
 
 LABEL = "connectionpool-webhook.io/enforcement"
 MODES = frozenset(mode.value for mode in Enforcement)
 PAGE_SIZE = 500
-# (connect, read) seconds for each request, as audit's.
-REQUEST_TIMEOUT = (10.0, 60.0)
+WHAT = f"cannot read the Namespaces' {LABEL} labels"
 
 
-def read_modes(connection: Connection, namespace: str | None) -> tuple[dict[str, Enforcement], str | None]:
+def read_modes(connection: kube.Connection, namespace: str | None) -> tuple[dict[str, Enforcement], str | None]:
     """The labelled namespaces' modes (of every namespace for None, else of ``namespace``), and a one-line warning
     when the credentials may not read Namespaces (the modes are then empty). Any other failure raises
     :class:`ClusterError`: a report graded by guesswork is not written."""
-    core = client.CoreV1Api(connection.api.api_client)
+    core = client.CoreV1Api(connection.client)
     try:
         labelled = _labelled(core, namespace)
     except ApiException as exc:
-        message = _status_message(exc)
+        message = kube.status_message(exc.body)
         if exc.status == 403:
-            return {}, (f"warning: cannot read the Namespaces' {LABEL} labels: Forbidden (403)"
-                        f"{': ' + message if message else ''}; every namespace is graded by --enforcement")
-        raise ClusterError(f"cannot read the Namespaces' {LABEL} labels: the server {connection.server} answered "
-                           f"{exc.status} {' '.join((exc.reason or '').split())}"
-                           f"{': ' + message if message else ''}") from None
+            return {}, (f"{WHAT}: Forbidden (403){': ' + message if message else ''}; every namespace is graded by "
+                        "--enforcement")
+        raise ClusterError(f"{WHAT}: " + kube.api_message(exc.status or 0, exc.reason or "", message,
+                                                          connection.server, "list namespaces")) from None
     except urllib3.exceptions.HTTPError as exc:
-        reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
-        raise ClusterError(f"cannot read the Namespaces' {LABEL} labels: Unable to connect to the server "
-                           f"{connection.server}: {reason}") from None
+        raise ClusterError(f"{WHAT}: {kube.connection_message(exc, connection.server)}") from None
     return {name: Enforcement(value) for name, value in labelled if value in MODES}, None
 
 
@@ -52,7 +48,7 @@ def _labelled(core: client.CoreV1Api, namespace: str | None) -> list[tuple[str, 
     """(name, label value) of the namespaces that carry the label."""
     if namespace is not None:
         try:
-            found: Any = core.read_namespace(namespace, _request_timeout=REQUEST_TIMEOUT)
+            found: Any = core.read_namespace(namespace, _request_timeout=kube.REQUEST_TIMEOUT)
         except ApiException as exc:
             if exc.status == 404:  # audited by name, and gone: nothing to grade
                 return []
@@ -62,7 +58,7 @@ def _labelled(core: client.CoreV1Api, namespace: str | None) -> list[tuple[str, 
     out: list[tuple[str, str]] = []
     token: str | None = None
     while True:
-        kwargs: dict[str, Any] = {"label_selector": LABEL, "limit": PAGE_SIZE, "_request_timeout": REQUEST_TIMEOUT}
+        kwargs: dict[str, Any] = {"label_selector": LABEL, "limit": PAGE_SIZE, "_request_timeout": kube.REQUEST_TIMEOUT}
         if token:
             kwargs["_continue"] = token
         try:
@@ -78,14 +74,6 @@ def _labelled(core: client.CoreV1Api, namespace: str | None) -> list[tuple[str, 
 
 
 def _labelled_at_once(core: client.CoreV1Api) -> list[tuple[str, str]]:
-    found: Any = core.list_namespace(label_selector=LABEL, _request_timeout=REQUEST_TIMEOUT)
+    found: Any = core.list_namespace(label_selector=LABEL, _request_timeout=kube.REQUEST_TIMEOUT)
     return [(item.metadata.name, (item.metadata.labels or {}).get(LABEL, "")) for item in found.items or []]
 
-
-def _status_message(exc: ApiException) -> str:
-    """The ``message`` of the Kubernetes Status the server answered with, on one line."""
-    try:
-        body = json.loads(exc.body) if exc.body else {}
-    except (ValueError, TypeError):
-        return ""
-    return " ".join(str(body.get("message") or "").split()) if isinstance(body, dict) else ""
