@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -22,6 +22,9 @@ from webhook.tools.policy import objects as policy
 from webhook.tools.report import policyreport
 from webhook.tools.report.model import DENIED, Problem, Report
 from webhook.tools.report.text import problems_text, summary_line
+
+if TYPE_CHECKING:
+    from webhook.tools.audit import Audit
 
 # `serve` and `audit` import their wings inside their commands: the server needs FastAPI and uvicorn, `audit` the
 # Kubernetes client, and importing them would double the start-up of `check` (which runs in pre-commit hooks, once
@@ -121,7 +124,7 @@ def _rules(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RuleSet
 
 
 def _finish(found: Report, output: str, exit_zero: bool = False) -> None:
-    sys.stderr.write(problems_text(found.problems, found.command))
+    sys.stderr.write(problems_text(found))
     sys.stdout.write(report.render(found, output))
     sys.stdout.flush()
     raise SystemExit(_exit_code(found, exit_zero))
@@ -154,48 +157,45 @@ def _audit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("--chunk-size must be at least 1")
     if args.apply and args.output not in report.KINDS:
         parser.error("--apply writes the reports to the cluster: give --output policyreport or --output openreports")
-    found = audit.audit(_rules(args, parser), Enforcement(args.enforcement), namespace=args.namespace,
-                        all_namespaces=args.all_namespaces, kubeconfig=args.kubeconfig, context=args.context,
-                        page_size=args.chunk_size)
+    done = audit.audit(_rules(args, parser), Enforcement(args.enforcement), namespace=args.namespace,
+                       all_namespaces=args.all_namespaces, kubeconfig=args.kubeconfig, context=args.context,
+                       page_size=args.chunk_size, secret_checks=not args.no_secret_checks)
     if args.output in report.KINDS:
-        _audit_reports(found, args)
-    _finish(found, args.output, args.exit_zero)
+        _audit_reports(done, args)
+    _finish(done.report, args.output, args.exit_zero)
 
 
-def _audit_reports(found: Report, args: argparse.Namespace) -> NoReturn:
+def _audit_reports(done: Audit, args: argparse.Namespace) -> NoReturn:
     """``audit --output policyreport|openreports``: grade by each namespace's mode, then print the reports, or write
     them (``--apply``: kubectl-like lines and the summary line instead). Prints, and exits."""
-    from webhook.tools import apply, audit, namespaces  # noqa: PLC0415 - start-up time, see the imports above
+    from webhook.kube import ClusterError  # noqa: PLC0415 - start-up time, see the imports above
+    from webhook.tools import apply, namespaces  # noqa: PLC0415
 
+    found, connection = done.report, done.connection
     kind = report.KINDS[args.output]
-    connection = scope = None
-    if not found.problems:
+    if connection is not None and not found.problems:
         try:
-            connection = audit.Connection(args.kubeconfig, args.context)
-            scope = None if args.all_namespaces else (args.namespace or connection.default_namespace)
-            modes, warning = namespaces.read_modes(connection, scope)
-        except audit.ClusterError as exc:
+            modes, warning = namespaces.read_modes(connection, done.scope)
+        except ClusterError as exc:
             found.problems.append(Problem(str(exc)))
         else:
             found.modes.update(modes)
-            if warning:
-                print(warning, file=sys.stderr)
+            found.notes.extend([warning] if warning else [])
     documents = policyreport.documents(found, kind)
-    for note in policyreport.notes(documents):
-        print(note, file=sys.stderr)
+    found.notes.extend(policyreport.notes(documents))
     if not args.apply:
-        sys.stderr.write(problems_text(found.problems, found.command))
+        sys.stderr.write(problems_text(found))
         sys.stdout.write(policyreport.to_yaml(documents))
         sys.stdout.flush()
         raise SystemExit(_exit_code(found, args.exit_zero))
     summary = summary_line(found)
     if connection is not None and not found.problems:
-        applied = apply.apply(connection, kind, documents, scope)
+        applied = apply.apply(connection, kind, documents, done.scope)
         found.problems.extend(Problem(problem) for problem in applied.problems)
         sys.stdout.write("".join(line + "\n" for line in applied.lines))
         if applied.problems:
             summary += f"; the {kind.kind}s could not all be written"
-    sys.stderr.write(problems_text(found.problems, found.command))
+    sys.stderr.write(problems_text(found))
     sys.stdout.write(summary + "\n")
     sys.stdout.flush()
     raise SystemExit(_exit_code(found, args.exit_zero))
@@ -258,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--apply", action="store_true",
                        help="with -o policyreport|openreports: create or replace each namespace's report in the "
                        "cluster, and delete ours where no ConnectionPool is left")
+    audit.add_argument("--no-secret-checks", action="store_true",
+                       help="skip the checks that read the Secrets the pools name (a Secret another object controls, "
+                       "a missing authSecretRef): no get on secrets needed")
     audit.add_argument("--exit-zero", action="store_true",
                        help="exit 0 even when an object would be denied (2 still means the cluster could not be "
                        "read or the reports not written)")

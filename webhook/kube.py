@@ -13,6 +13,7 @@ import json
 import os
 import re
 import ssl
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,11 @@ class Connection:
             raise ClusterError(f"cannot load the cluster configuration: {type(exc).__name__}: "
                                f"{one_line(str(exc))}") from None
         configuration.retries = 1
+        # insecure-skip-tls-verify: urllib3 would warn on every request, with its source line; kubectl says nothing.
+        # The caller says it once, in its own words (INSECURE).
+        self.insecure = not configuration.verify_ssl
+        if self.insecure:
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         self.server: str = configuration.host
         self.client = client.ApiClient(configuration)
 
@@ -142,6 +148,10 @@ class Connection:
                                "(PartialObjectMetadata) when asked for it")
         metadata = answer.get("metadata")
         return metadata if isinstance(metadata, dict) else {}
+
+
+INSECURE = ("the kubeconfig skips TLS verification (insecure-skip-tls-verify): the server's certificate is not "
+            "checked")
 
 
 def status_message(body: bytes | str | None) -> str:

@@ -263,6 +263,13 @@ class FakeApiserver:
         path.write_text(yaml.safe_dump(config))
         return path
 
+    def pool_requests(self) -> list[tuple[str, dict[str, list[str]]]]:
+        """(path, query) of the requests for ConnectionPools, leaving out the Secrets' and the reports'."""
+        return [(path, query) for path, query in self.requests if path.startswith(PREFIX + "/")]
+
+    def secret_requests(self) -> list[Recorded]:
+        return [r for r in self.recorded if "/secrets/" in r.path]
+
     def watch_requests(self) -> list[Recorded]:
         return [r for r in self.recorded if _is_watch(r.query)]
 
@@ -356,6 +363,8 @@ class FakeApiserver:
 
     def secret(self, namespace: str, name: str, accept: str, auth: str | None) -> tuple[int, dict[str, Any]]:
         refused = self._refusal(auth, "get", "secrets", f'in the namespace "{namespace}"')
+        if refused is None and "secrets" in self.refused:  # RBAC without get on secrets
+            refused = self._forbidden("get", "secrets", f'in the namespace "{namespace}"')
         if refused is not None:
             code, body = refused
             if code == 403:
@@ -438,7 +447,7 @@ class FakeApiserver:
     def _init_reports(self, objects: list[dict[str, Any]]) -> None:
         # Namespace name -> labels; every namespace the objects are in exists, unlabelled.
         self.namespaces: dict[str, dict[str, str]] = {o["metadata"]["namespace"]: {} for o in objects}
-        # What the good token may not touch, by resource ("namespaces", "policyreports", "reports"): 403.
+        # What the good token may not touch, by resource ("namespaces", "policyreports", "reports", "secrets"): 403.
         self.refused: set[str] = set()
         # The report CRDs installed, by resource; a missing one answers 404 as an apiserver without it does.
         self.report_crds: set[str] = set(REPORT_APIS)

@@ -40,6 +40,8 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def apiserver(certs: Path) -> Iterator[FakeApiserver]:
     with FakeApiserver(certs, objects()) as server:
+        for namespace in ("default", "team-a", "team-b"):  # the Aiven token the pools name (authSecretRef)
+            server.put_secret(namespace, "aiven-token")
         yield server
 
 
@@ -64,9 +66,9 @@ def test_all_namespaces_page_by_page(apiserver: FakeApiserver, kubeconfig: Path)
                                  "--output", "json")
     assert code == 1, stderr
     # Three pages of at most 3, each after the first carrying the previous page's continue token.
-    assert [path for path, _ in apiserver.requests] == [f"{PREFIX}/connectionpools"] * 3
-    assert [q.get("limit") for _, q in apiserver.requests] == [["3"]] * 3
-    assert [("continue" in q) for _, q in apiserver.requests] == [False, True, True]
+    assert [path for path, _ in apiserver.pool_requests()] == [f"{PREFIX}/connectionpools"] * 3
+    assert [q.get("limit") for _, q in apiserver.pool_requests()] == [["3"]] * 3
+    assert [("continue" in q) for _, q in apiserver.pool_requests()] == [False, True, True]
     names = [(r["namespace"], r["name"]) for r in report["results"]]
     assert names == [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects()]
     assert all("file" not in r and "line" not in r for r in report["results"])
@@ -92,17 +94,17 @@ def test_one_namespace_and_the_context_namespace(apiserver: FakeApiserver, kubec
     code, report, _ = audit("--kubeconfig", str(kubeconfig), "-n", "team-b", "-o", "json")
     assert code == 1
     assert {r["name"] for r in report["results"]} == {"long-project", "ok-b", "ok-c"}
-    assert apiserver.requests[-1][0] == f"{PREFIX}/namespaces/team-b/connectionpools"
+    assert apiserver.pool_requests()[-1][0] == f"{PREFIX}/namespaces/team-b/connectionpools"
     # No --namespace: the kubeconfig context's namespace (team-a), as kubectl would use.
     code, report, _ = audit("--kubeconfig", str(kubeconfig), "-o", "json")
-    assert apiserver.requests[-1][0] == f"{PREFIX}/namespaces/team-a/connectionpools"
+    assert apiserver.pool_requests()[-1][0] == f"{PREFIX}/namespaces/team-a/connectionpools"
     assert {r["name"] for r in report["results"]} == {"float-size", "ok-a"}
 
 
 def test_another_context_lists_its_own_namespace(apiserver: FakeApiserver, kubeconfig: Path) -> None:
     # --context team-b without -n: team-b's namespace, as kubectl --context team-b would, not the current context's.
     code, report, _ = audit("--kubeconfig", str(kubeconfig), "--context", "team-b", "-o", "json")
-    assert apiserver.requests[-1][0] == f"{PREFIX}/namespaces/team-b/connectionpools"
+    assert apiserver.pool_requests()[-1][0] == f"{PREFIX}/namespaces/team-b/connectionpools"
     assert code == 1 and {r["name"] for r in report["results"]} == {"long-project", "ok-b", "ok-c"}
 
 
@@ -137,7 +139,7 @@ def test_an_expired_continue_token_reads_the_list_again(apiserver: FakeApiserver
     apiserver.expire_continue = True
     code, report, _ = audit("--kubeconfig", str(kubeconfig), "-A", "--chunk-size", "2", "-o", "json")
     assert code == 1 and len(report["results"]) == len(objects())
-    assert [("limit" in q, "continue" in q) for _, q in apiserver.requests] == [(True, False), (True, True),
+    assert [("limit" in q, "continue" in q) for _, q in apiserver.pool_requests()] == [(True, False), (True, True),
                                                                                 (False, False)]
 
 

@@ -187,6 +187,8 @@ class ClusterView:
             try:
                 if self._connection is None:
                     self._connection = kube.Connection(self._kubeconfig, self._context)
+                    if self._connection.insecure:
+                        log.warning("cluster view: %s", kube.INSECURE)
                 if relist is not None:
                     self._list(relist)
                     relist = None

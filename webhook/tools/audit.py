@@ -3,11 +3,14 @@
 The cluster is read with the official Kubernetes Python client, connected as kubectl would be
 (:mod:`webhook.kube`). Lists are read in pages (``limit``/``continue``); when a continue token expires mid-list
 (HTTP 410) the list is read again in one piece, as client-go's pager does. Each object is judged by
-:func:`webhook.tools.verdicts.judge`, the webhook's own defaulting and rules.
+:func:`webhook.tools.verdicts.judge`, the webhook's own defaulting and rules; then the objects are judged
+against each other and against the Secrets they name (the integrity rules 1, 2, 3 and 5), the net that catches what
+admission let through (two conflicting creates at the same instant, objects from before the webhook).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import urllib3
@@ -16,11 +19,13 @@ from kubernetes.client.exceptions import ApiException
 
 from webhook import kube
 from webhook.kube import ClusterError
-from webhook.rules import connectionpool
+from webhook.rules import connectionpool, integrity
 from webhook.rules.enforcement import Enforcement
+from webhook.rules.integrity import Pool
 from webhook.rules.ruleset import RuleSet
 from webhook.tools.report.model import Problem, Report
-from webhook.tools.verdicts import judge
+from webhook.tools.secret_checks import check_secrets
+from webhook.tools.verdicts import cross_check, judge
 
 PAGE_SIZE = 500
 
@@ -70,31 +75,58 @@ def _list(connection: Connection, namespace: str | None, limit: int | None, toke
     return result
 
 
+@dataclass(slots=True)
+class Audit:
+    """One audit: its report, and the connection and scope it read (None: it could not connect), which the
+    policy-report outputs write with."""
+
+    report: Report
+    connection: Connection | None = None
+    scope: str | None = None
+
+
 def audit(rules: RuleSet, enforcement: Enforcement = Enforcement.DENY, *, namespace: str | None = None,
           all_namespaces: bool = False, kubeconfig: str | None = None, context: str | None = None,
-          page_size: int = PAGE_SIZE) -> Report:
-    """Judge every stored ConnectionPool; a cluster that cannot be read is a :class:`Problem` in the report."""
-    report = Report("audit", rules, enforcement)
+          page_size: int = PAGE_SIZE, secret_checks: bool = True) -> Audit:
+    """Judge every stored ConnectionPool, each alone and then against the others (the integrity rules); a cluster
+    that cannot be read is a :class:`Problem` in the report, Secrets that cannot be read a note."""
+    done = Audit(Report("audit", rules, enforcement))
+    report = done.report
     try:
-        connection = Connection(kubeconfig, context)
+        done.connection = connection = Connection(kubeconfig, context)
     except ClusterError as exc:
         report.problems.append(Problem(str(exc)))
-        return report
+        return done
+    if connection.insecure:
+        report.notes.append(kube.INSECURE)
+    done.scope = None if all_namespaces else (namespace or connection.default_namespace)
+    pools: list[tuple[str, int, Pool]] = []
     try:
-        scope = None if all_namespaces else (namespace or connection.default_namespace)
-        for obj in pages(connection, scope, page_size):
+        for obj in pages(connection, done.scope, page_size):
             if not isinstance(obj, dict):
                 continue
             obj.setdefault("apiVersion", connectionpool.API_VERSION)
             obj.setdefault("kind", connectionpool.KIND)
             report.results.append(judge(obj, rules))
+            pool = integrity.pool_of(obj)
+            if pool is not None:
+                pools.append((pool.created, len(report.results) - 1, pool))
     except ClusterError as exc:
         report.problems.append(Problem(str(exc)))
     except ApiException as exc:
         report.problems.append(Problem(_api_message(exc, connection)))
     except urllib3.exceptions.HTTPError as exc:
         report.problems.append(Problem(kube.connection_message(exc, connection.server)))
-    return report
+    if report.problems:
+        return done
+    # Oldest first, as the objects came to be: each conflict is reported once, on the later object.
+    in_order = [(at, pool) for _, at, pool in sorted(pools, key=lambda p: (p[0], p[2].namespace, p[2].name))]
+    cross_check(report.results, in_order)
+    if secret_checks:
+        skipped = check_secrets(connection, report.results, in_order)
+        if skipped:
+            report.notes.append(skipped)
+    return done
 
 
 def _api_message(exc: ApiException, connection: Connection) -> str:

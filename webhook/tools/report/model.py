@@ -74,6 +74,8 @@ class Report:
     # The namespaces whose label (connectionpool-webhook.io/enforcement) sets their mode, as the webhook delivers it
     # there; the others take ``enforcement``. Read by audit for the policy-report outputs only.
     modes: dict[str, Enforcement] = field(default_factory=dict)
+    # What the run could not look at without failing it (printed as "warning: ..."), e.g. Secrets audit may not read.
+    notes: list[str] = field(default_factory=list)
 
     def enforcement_of(self, namespace: str | None) -> Enforcement:
         """The mode a verdict on an object of ``namespace`` is delivered in."""

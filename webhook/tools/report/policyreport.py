@@ -5,7 +5,8 @@ successor's name.
 
 - ``policy`` is the tool, as Kyverno names a result after the policy that produced it; ``rule`` is the cause's
   ``reason`` (``FieldValueRequired``... and the integrity rules' ``FieldValueDuplicate``, ``FieldValueForbidden``),
-  one result per cause; an object that breaks nothing gets one ``pass`` under the rule :data:`PASS_RULE`.
+  one result per cause; an object that breaks nothing gets one ``pass`` under the rule :data:`PASS_RULE`; each
+  warning the webhook would send (an ``authSecretRef`` naming no Secret) is a ``warn`` of its own, never scored.
 - A broken rule is ``fail`` where the namespace's mode denies, and ``warn`` ("not met, and not scored", with
   ``scored: false``) where the webhook only warns or counts (``warn``, ``dryrun``): the report grades an object as
   the webhook would deliver its verdict there.
@@ -64,6 +65,7 @@ SOURCE = TOOL
 CATEGORY = "Aiven ConnectionPool"
 PASS_RULE = "AllRules"
 PASS_MESSAGE = "The webhook would admit this ConnectionPool as it is."
+WARNING_RULE = "Warning"  # a warning the webhook would send (a missing authSecretRef Secret): a result of its own
 MANAGED_BY = "app.kubernetes.io/managed-by"
 LABELS = {MANAGED_BY: TOOL}
 ANNOTATIONS = "connectionpool-webhook.io/"
@@ -99,13 +101,13 @@ def omitted(document: dict[str, Any]) -> int:
 
 
 def notes(documents: Iterable[dict[str, Any]]) -> list[str]:
-    """One line for stderr per report the cap shortened."""
+    """One warning per report the cap shortened."""
     out = []
     for document in documents:
         left = omitted(document)
         if left:
             total = sum(document["summary"].values())
-            out.append(f"warning: {document['kind']} {document['metadata']['namespace']}/{document['metadata']['name']}"
+            out.append(f"{document['kind']} {document['metadata']['namespace']}/{document['metadata']['name']}"
                        f": {left} of {total} results left out to keep it under 1 MiB (annotation {OMITTED}); "
                        "its summary counts them all")
     return out
@@ -179,6 +181,11 @@ def _entries(results: list[Result], mode: Enforcement, stamp: dict[str, int],
                     "name": name}
         if result.uid:
             resource["uid"] = result.uid
+        for text in dict.fromkeys(result.warnings):  # what the webhook would warn of, admitted or not: never scored
+            problems.append(((name, WARNING_RULE, "", text), {
+                "policy": POLICY, "rule": WARNING_RULE, "result": "warn", "scored": False, "severity": "low",
+                "category": CATEGORY, "message": text, "resources": [resource], "source": SOURCE, "timestamp": stamp,
+            }))
         if result.allowed:
             passes.append((name, {"policy": POLICY, "rule": PASS_RULE, "result": "pass", "scored": scored,
                                   "category": CATEGORY, "message": PASS_MESSAGE, "resources": [resource],

@@ -5,11 +5,9 @@ summary line; problems go to stderr as kubectl prints errors.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from webhook.rules.enforcement import Enforcement
 from webhook.rules.fielderrors import go_quote
-from webhook.tools.report.model import Problem, Report, Result
+from webhook.tools.report.model import Report, Result
 
 
 def kubectl_lines(result: Result) -> list[str]:
@@ -26,13 +24,18 @@ def kubectl_lines(result: Result) -> list[str]:
 
 
 def render_text(report: Report) -> str:
+    """Each object that is denied or warned about, as kubectl would print it: its warnings (``Warning: ...``, which
+    kubectl prints before the answer), then the denial."""
     out: list[str] = []
-    for result in report.denied:
+    for result in report.results:
+        if result.allowed and not result.warnings:
+            continue
         out.append(result.where)
-        if report.enforcement is Enforcement.WARN:
-            out.extend(f"Warning: {text}" for text in result.warn_texts)
-        else:
-            out.extend(kubectl_lines(result))
+        out.extend(f"Warning: {text}" for text in result.warnings)
+        if not result.allowed:
+            denial = kubectl_lines(result) if report.enforcement is not Enforcement.WARN else [
+                f"Warning: {text}" for text in result.warn_texts]
+            out.extend(denial)
         out.append("")
     out.append(summary_line(report))
     return "\n".join(out) + "\n"
@@ -56,6 +59,7 @@ def summary_line(report: Report) -> str:
     return line
 
 
-def problems_text(problems: Sequence[Problem], command: str) -> str:
-    """The one-line messages for stderr, kubectl style: ``error: <where>: <what>``."""
-    return "".join(f"error: {p}\n" for p in problems)
+def problems_text(report: Report) -> str:
+    """The one-line messages for stderr, kubectl style: ``warning: <what>`` for what the run could not look at,
+    ``error: <where>: <what>`` for input it could not read."""
+    return "".join(f"warning: {note}\n" for note in report.notes) + "".join(f"error: {p}\n" for p in report.problems)
