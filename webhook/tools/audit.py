@@ -10,6 +10,7 @@ admission let through (two conflicting creates at the same instant, objects from
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,25 +39,26 @@ class Connection(kube.Connection):
         self.api = client.CustomObjectsApi(self.client)
 
 
-def pages(connection: Connection, namespace: str | None, page_size: int = PAGE_SIZE) -> list[dict[str, Any]]:
-    """Every ConnectionPool in ``namespace`` (all namespaces for None), read page by page.
+class _Expired(Exception):
+    """A continue token expired mid-list (410): the pages read so far are from a snapshot that cannot be finished."""
 
-    If a continue token expires mid-list (410), the pages read so far are dropped and the list is read again in one
-    request, as client-go's pager does (FullListIfExpired): a list is one consistent snapshot, never two mixed.
-    """
-    items: list[dict[str, Any]] = []
+
+def pages(connection: Connection, namespace: str | None, page_size: int | None) -> Iterator[list[dict[str, Any]]]:
+    """The ConnectionPools of ``namespace`` (all namespaces for None), a page at a time, so that an audit of a large
+    cluster holds one page of objects, not all of them; ``page_size`` None: the whole list in one request.
+    Raises :class:`_Expired` when a continue token expires."""
     token: str | None = None
     while True:
         try:
             page = _list(connection, namespace, page_size, token)
         except ApiException as exc:
             if exc.status == 410 and token:
-                return list(_list(connection, namespace, None, None).get("items") or [])
+                raise _Expired from None
             raise
-        items.extend(page.get("items") or [])
+        yield [obj for obj in page.get("items") or [] if isinstance(obj, dict)]
         token = (page.get("metadata") or {}).get("continue") or None
         if not token:
-            return items
+            return
 
 
 def _list(connection: Connection, namespace: str | None, limit: int | None, token: str | None) -> dict[str, Any]:
@@ -102,15 +104,14 @@ def audit(rules: RuleSet, enforcement: Enforcement = Enforcement.DENY, *, namesp
     done.scope = None if all_namespaces else (namespace or connection.default_namespace)
     pools: list[tuple[str, int, Pool]] = []
     try:
-        for obj in pages(connection, done.scope, page_size):
-            if not isinstance(obj, dict):
-                continue
-            obj.setdefault("apiVersion", connectionpool.API_VERSION)
-            obj.setdefault("kind", connectionpool.KIND)
-            report.results.append(judge(obj, rules))
-            pool = integrity.pool_of(obj)
-            if pool is not None:
-                pools.append((pool.created, len(report.results) - 1, pool))
+        try:
+            _judge_all(report, pools, pages(connection, done.scope, page_size))
+        except _Expired:
+            # As client-go's pager does (FullListIfExpired): what was read is dropped and the list read again in one
+            # request; a list is one consistent snapshot, never two mixed.
+            report.results.clear()
+            pools.clear()
+            _judge_all(report, pools, pages(connection, done.scope, None))
     except ClusterError as exc:
         report.problems.append(Problem(str(exc)))
     except ApiException as exc:
@@ -127,6 +128,18 @@ def audit(rules: RuleSet, enforcement: Enforcement = Enforcement.DENY, *, namesp
         if skipped:
             report.notes.append(skipped)
     return done
+
+
+def _judge_all(report: Report, pools: list[tuple[str, int, Pool]], read: Iterator[list[dict[str, Any]]]) -> None:
+    """Each object alone as it is read, into ``report``; what the integrity rules need of it into ``pools``."""
+    for page in read:
+        for obj in page:
+            obj.setdefault("apiVersion", connectionpool.API_VERSION)
+            obj.setdefault("kind", connectionpool.KIND)
+            report.results.append(judge(obj, report.rules))
+            pool = integrity.pool_of(obj)
+            if pool is not None:
+                pools.append((pool.created, len(report.results) - 1, pool))
 
 
 def _api_message(exc: ApiException, connection: Connection) -> str:

@@ -23,6 +23,7 @@ from webhook.tools.verdicts import with_conflicts
 # Lookups in flight at once: enough to hide a round trip on a large cluster, few enough that the apiserver's
 # priority and fairness never has to queue an audit behind the controllers.
 CONCURRENCY = 8
+BATCH = 64 * CONCURRENCY
 
 SecretKey = tuple[str, str]  # (namespace, name)
 
@@ -46,8 +47,11 @@ def read_secrets(connection: kube.Connection,
             return
         found[key] = None if metadata is None else integrity.secret_of(metadata, *key)
 
+    wanted = sorted(set(keys))
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as workers:
-        list(workers.map(look, sorted(set(keys))))
+        # A batch at a time: the executor keeps a future per submitted call (100,000 of them is 100 MB).
+        for start in range(0, len(wanted), BATCH):
+            list(workers.map(look, wanted[start:start + BATCH]))
     return found, _skipped(failures[0]) if failures else None
 
 
