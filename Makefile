@@ -62,9 +62,11 @@ bench-check: $(VENV)/.dev
 	$(BIN)/python bench/check_bench.py $(BENCH_CHECK_ARGS)
 
 # The server's view of the cluster (--cluster-checks): list time and memory at 10,000 and 100,000 ConnectionPools,
-# freshness, and what a Secret lookup adds to an answer.
-bench-cluster: $(VENV)/.dev
+# freshness, and what a Secret lookup adds to an answer; then the CPU per answer with the checks on and off, beside
+# the Go peer's, under wrk.
+bench-cluster: $(VENV)/.dev .apt-deps
 	$(BIN)/python bench/cluster_view_bench.py $(BENCH_CLUSTER_ARGS)
+	$(BIN)/python bench/checks_cpu_bench.py $(BENCH_CLUSTER_CPU_ARGS)
 
 # Soak under faults, 5 minutes by default; the suite runs a short form.
 soak: $(VENV)/.dev .apt-deps

@@ -25,3 +25,17 @@ def test_short_run() -> None:
     assert "freshness, change at the apiserver to the view (6 creations and deletions)" in out
     assert "Secret lookup through the view (20): median" in out
     assert "admission answer, CREATE (20 each): without cluster checks median" in out and "a lookup adds" in out
+
+
+def test_cpu_per_answer_short_run() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "checks_cpu_bench.py"), "--pools", "300",
+                             "--rounds", "1", "--duration", "1"], capture_output=True, text=True, check=False,
+                            timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()
+            if line.startswith(("create-no-secret ", "validate-update "))]
+    # Each body on each server: off, on (300 pools), the Go peer; "vs off" only where the checks are on.
+    assert [(row[0], " ".join(row[1:4])) for row in rows if "on," in row] == [
+        ("create-no-secret", "checks on, 300"), ("validate-update", "checks on, 300")]
+    assert len(rows) == 6 and all(row[-2].endswith("%") for row in rows if "on," in row)
+    assert "targets: checks on at most +5% CPU per answer" in result.stdout
