@@ -111,7 +111,7 @@ def test_an_old_object_without_a_spec_to_compare_with_is_judged_like_a_create(cl
     assert answer(client, "/validate", body)["allowed"] is False
 
 
-def test_warnings_stay_within_120_characters_and_keep_their_reason(client: Client) -> None:
+def test_warnings_stay_within_256_characters_and_keep_their_reason(client: Client) -> None:
     bad = "\x00" * 300  # quoted as \x00: four characters each
     old = new = pool(poolMode=bad, authSecretRef={"key": ""})
     response = answer(client, "/validate", update(old, new))

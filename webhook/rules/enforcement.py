@@ -14,8 +14,9 @@ import enum
 
 from webhook.rules.fielderrors import FieldError
 
-# The Kubernetes docs advise warnings of at most 120 characters.
-MAX_WARNING = 120
+# The AdmissionResponse API advises 120 characters where possible and lets the apiserver truncate warnings over 256.
+# Ours are cut only there: a warning that names the other object (the integrity rules) keeps its names.
+MAX_WARNING = 256
 UNCHANGED = " (unchanged by this update, so allowed)"
 ELLIPSIS = "..."
 
