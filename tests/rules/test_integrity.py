@@ -202,3 +202,21 @@ def test_the_warning_for_a_missing_auth_secret() -> None:
     pool = a_pool(authSecretRef={"name": "aiven-token", "key": "token"})
     assert integrity.missing_auth_secret(pool) == ("spec.authSecretRef.name: Secret team-a/aiven-token not found; the "
                                                    "operator cannot reconcile this ConnectionPool until it exists")
+
+
+def test_a_secret_controlled_by_the_pool_that_writes_it_is_reported_once() -> None:
+    """Rule 2 names the other ConnectionPool that writes the Secret; rule 3 does not name it a second time. A Secret
+    controlled by a ConnectionPool the view does not know to write it (gone, or writing another) is still forbidden."""
+    writer = integrity.pool_of({"metadata": {"name": "orders", "namespace": "team-a"},
+                                "spec": {"project": "shop", "serviceName": "pg"}})
+    assert writer is not None
+    reports = a_pool()._replace(name="reports", secret="orders", service="pg-2")
+    secret = secret_of({"ownerReferences": [owner("aiven.io/v1alpha1", "ConnectionPool", "orders")]}, "team-a",
+                       "orders")
+    index = integrity.Index()
+    assert integrity.foreign_secret(reports, secret, index) is not None
+    index.put(writer)
+    assert [e.type for e in integrity.conflicts(reports, index)] == [integrity.ErrorType.DUPLICATE]
+    assert integrity.foreign_secret(reports, secret, index) is None
+    index.put(writer._replace(secret="elsewhere"))
+    assert integrity.foreign_secret(reports, secret, index) is not None

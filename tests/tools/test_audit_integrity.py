@@ -204,3 +204,14 @@ def test_a_kubeconfig_that_skips_tls_verification_says_so_once(apiserver: FakeAp
     # No urllib3 InsecureRequestWarning (with its source line) per request: our words, once.
     assert result.stderr == ("warning: the kubeconfig skips TLS verification (insecure-skip-tls-verify): the "
                              "server's certificate is not checked\n")
+
+
+def test_a_secret_written_by_another_pool_is_reported_once(apiserver: FakeApiserver, kubeconfig: Path) -> None:
+    apiserver.put_secret("team-a", "orders", controller={**POOL_OWNER, "name": "orders"})
+    code, report, _ = run(apiserver, kubeconfig, [
+        pool("orders", "team-a", "2026-11-01T10:00:00Z"),
+        pool("reports", "team-a", "2026-11-02T10:00:00Z", serviceName="pg-2", connInfoSecretTarget={"name": "orders"}),
+    ])
+    assert code == 1
+    assert [reason for reason, _, _ in causes(report)["team-a/reports"]] == ["FieldValueDuplicate"]
+    assert causes(report)["team-a/orders"] == []

@@ -227,18 +227,25 @@ def secret_of(metadata: Any, namespace: str, name: str) -> Secret:
     return Secret(namespace, name, controller)
 
 
-def foreign_secret(pool: Pool, secret: Secret | None) -> FieldError | None:
-    """3: the Secret ``pool`` would write exists and is not controlled by ``pool``."""
+def foreign_secret(pool: Pool, secret: Secret | None, view: View | None = None) -> FieldError | None:
+    """3: the Secret ``pool`` would write exists and is not controlled by ``pool``. A Secret controlled by another
+    ConnectionPool that ``view`` knows to write it is rule 2's finding, already named: not reported twice."""
     if pool.secret is None or secret is None:
         return None
-    if secret.controller is None:
+    controller = secret.controller
+    if controller is None:
         whose = "has no controller"
-    elif secret.controller.is_pool(pool):
+    elif controller.is_pool(pool) or _written_by(controller, pool, view):
         return None
     else:
-        whose = f"is controlled by {secret.controller.shown}"
+        whose = f"is controlled by {controller.shown}"
     return error(ErrorType.FORBIDDEN, SECRET_NAME, f"Forbidden: Secret {pool.namespace}/{pool.secret} already exists "
                  f"and {whose}; the operator would write this pool's keys into it")
+
+
+def _written_by(controller: Owner, pool: Pool, view: View | None) -> bool:
+    assert pool.secret is not None
+    return view is not None and any(controller.is_pool(other) for other in view.writing(pool.namespace, pool.secret))
 
 
 def missing_auth_secret(pool: Pool) -> str:

@@ -118,7 +118,7 @@ async def _bounded(cluster: Cluster, findings: Findings, lookups: Sequence[Await
 
 async def _target(cluster: Cluster, pool: Pool, findings: Findings) -> None:
     assert pool.secret is not None
-    foreign = integrity.foreign_secret(pool, await cluster.secret(pool.namespace, pool.secret))
+    foreign = integrity.foreign_secret(pool, await cluster.secret(pool.namespace, pool.secret), cluster.pools)
     if foreign is not None:
         findings.errors.append(foreign)
 

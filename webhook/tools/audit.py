@@ -122,9 +122,9 @@ def audit(rules: RuleSet, enforcement: Enforcement = Enforcement.DENY, *, namesp
         return done
     # Oldest first, as the objects came to be: each conflict is reported once, on the later object.
     in_order = [(at, pool) for _, at, pool in sorted(pools, key=lambda p: (p[0], p[2].namespace, p[2].name))]
-    cross_check(report.results, in_order)
+    index = cross_check(report.results, in_order)
     if secret_checks:
-        skipped = check_secrets(connection, report.results, in_order)
+        skipped = check_secrets(connection, report.results, in_order, index)
         if skipped:
             report.notes.append(skipped)
     return done

@@ -60,15 +60,16 @@ def _skipped(exc: kube.ClusterError) -> str:
     return f"the checks of the Secrets the ConnectionPools name were skipped: {exc}{need}"
 
 
-def check_secrets(connection: kube.Connection, results: list[Result], pools: Sequence[tuple[int, Pool]]) -> str | None:
-    """Rules 3 (a denial) and 5 (a warning) for each pool (index into ``results``, pool) not being deleted; the
-    warning that says the checks were skipped, or None."""
+def check_secrets(connection: kube.Connection, results: list[Result], pools: Sequence[tuple[int, Pool]],
+                  index: integrity.Index) -> str | None:
+    """Rules 3 (a denial) and 5 (a warning) for each pool (index into ``results``, pool) not being deleted, ``index``
+    holding them all; the warning that says the checks were skipped, or None."""
     live = [(at, pool) for at, pool in pools if not pool.deleting]
     found, skipped = read_secrets(connection, (key for _, pool in live for key in _wanted(pool)))
     for at, pool in live:
         written = (pool.namespace, pool.secret or "")
         if pool.secret is not None and written in found:
-            foreign = integrity.foreign_secret(pool, found[written])
+            foreign = integrity.foreign_secret(pool, found[written], index)
             if foreign is not None:
                 results[at] = with_conflicts(results[at], [foreign])
         auth = (pool.namespace, pool.auth_secret or "")

@@ -53,17 +53,19 @@ def judge(obj: dict[str, Any], rules: RuleSet, *, file: str | None = None, line:
     )
 
 
-def cross_check(results: list[Result], pools: Sequence[tuple[int, Pool]]) -> None:
+def cross_check(results: list[Result], pools: Sequence[tuple[int, Pool]]) -> integrity.Index:
     """The integrity rules among objects (1 and 2: the same Aiven pool, the same Secret in one namespace, twice),
     each conflict found once: ``pools`` (index into ``results``, pool) in the order the objects came to be, and each
     is judged against the ones before it; a conflict is added to the later object's result, naming the earlier. An
-    object being deleted is never denied (as the webhook never denies one), but still holds its identity."""
+    object being deleted is never denied (as the webhook never denies one), but still holds its identity. Returns the
+    index of them all."""
     seen = integrity.Index()
     for at, pool in pools:
         found = integrity.conflicts(pool, seen) if not pool.deleting else []
         if found:
             results[at] = with_conflicts(results[at], found)
         seen.put(pool)
+    return seen
 
 
 def with_conflicts(result: Result, errors: Sequence[FieldError], line: int | None = None) -> Result:
