@@ -1,4 +1,5 @@
-"""Fixtures every folder shares (the certificates, the shared server, a client of it), and the checks that keep the
+"""Fixtures every folder shares (the certificates, the shared server, a client of it, the stand-in apiserver's
+certificates and kubeconfig), and the checks that keep the
 markers honest: `make mutation` selects its tests by marker (see pyproject.toml), so a test that needs what the
 mutation run cannot give it must say so.
 
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support.commands import IN_PROCESS, make_certs
+from tests.support.fake_apiserver import FakeApiserver, audited_cluster
 from tests.support.https import Client
 from tests.support.servers import LiveServer, ServerProcess
 
@@ -25,6 +27,27 @@ from tests.support.servers import LiveServer, ServerProcess
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CA and serving certificate for connectionpool-webhook.webhooks.svc, made by our `certs` command."""
     return make_certs(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stand-in apiserver's certificates (tests/support/fake_apiserver.py), for localhost and 127.0.0.1."""
+    return make_certs(tmp_path_factory.mktemp("apiserver-certs"), "localhost")
+
+
+@pytest.fixture
+def apiserver(certs: Path) -> Iterator[FakeApiserver]:
+    """The stand-in apiserver holding the audit tests' cluster (``audited_cluster``) and the Secrets it names; a
+    module that needs another cluster defines its own."""
+    with FakeApiserver(certs, audited_cluster()) as server:
+        server.put_tokens()
+        yield server
+
+
+@pytest.fixture
+def kubeconfig(apiserver: FakeApiserver, certs: Path, tmp_path: Path) -> Path:
+    """A kubeconfig for the module's ``apiserver`` fixture (each module that reads a cluster defines its own)."""
+    return apiserver.kubeconfig(tmp_path / "kubeconfig", certs / "ca.crt")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from tests.support.commands import make_certs
 from tests.support.fake_apiserver import FakeApiserver, stored
 from tests.support.https import Client, answer, free_port
 from tests.support.metrics import https_metrics, sample
@@ -31,21 +30,11 @@ SYNCED = "connectionpool_webhook_cluster_view_synced"
 SKIPPED = "connectionpool_webhook_cluster_checks_skipped_total"
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_certs(tmp_path_factory.mktemp("apiserver-certs"), "localhost")
-
-
 @pytest.fixture
 def apiserver(certs: Path) -> Iterator[FakeApiserver]:
     # team-a/my-pool manages the Aiven pool (my-project, my-pg, my-pool): the identity of reviews.pool()'s object.
     with FakeApiserver(certs, [stored("my-pool", "team-a", authSecretRef=None)]) as server:
         yield server
-
-
-@pytest.fixture
-def kubeconfig(apiserver: FakeApiserver, certs: Path, tmp_path: Path) -> Path:
-    return apiserver.kubeconfig(tmp_path / "kubeconfig", certs / "ca.crt")
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from tests.support.commands import make_certs
 from tests.support.fake_apiserver import PREFIX, FakeApiserver, stored
 from tests.support.https import free_port
 from webhook.rules import integrity
@@ -32,20 +31,10 @@ def objects() -> list[dict[str, Any]]:
     return [stored(f"pool-{i}", f"team-{'ab'[i % 2]}", serviceName=f"pg-{i}") for i in range(7)]
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_certs(tmp_path_factory.mktemp("apiserver-certs"), "localhost")
-
-
 @pytest.fixture
 def apiserver(certs: Path) -> Iterator[FakeApiserver]:
     with FakeApiserver(certs, objects()) as server:
         yield server
-
-
-@pytest.fixture
-def kubeconfig(apiserver: FakeApiserver, certs: Path, tmp_path: Path) -> Path:
-    return apiserver.kubeconfig(tmp_path / "kubeconfig", certs / "ca.crt")
 
 
 @pytest.fixture

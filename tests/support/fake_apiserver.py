@@ -78,6 +78,20 @@ def stored(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
     return obj
 
 
+def audited_cluster() -> list[dict[str, Any]]:
+    """Seven stored ConnectionPools in three namespaces, three of which the webhook would deny, each naming the Aiven
+    token Secret ``aiven-token`` (:meth:`FakeApiserver.put_tokens`): the cluster the audit tests read."""
+    return [
+        stored("my-pool", "default"),
+        stored("bogus-mode", "default", poolMode="bogus"),
+        stored("float-size", "team-a", poolSize=1.5),  # stored as a number before the webhook was installed
+        stored("ok-a", "team-a", connInfoSecretTarget={"name": "secret-a"}),
+        stored("long-project", "team-b", project="p" * 64, username=None),
+        stored("ok-b", "team-b"),
+        stored("ok-c", "team-b"),
+    ]
+
+
 def status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
             "reason": reason, "code": code}
@@ -247,6 +261,12 @@ class FakeApiserver:
                       "data": {"password": base64.b64encode(b"the secret itself").decode()}}
             self.secrets[namespace, name] = secret
             return secret
+
+    def put_tokens(self) -> None:
+        """The Aiven token Secret (``aiven-token``) in each namespace that holds a ConnectionPool."""
+        for namespace in sorted({o["metadata"]["namespace"] for o in self.objects}):
+            if (namespace, "aiven-token") not in self.secrets:
+                self.put_secret(namespace, "aiven-token")
 
     def kubeconfig(self, path: Path, ca_file: Path, *, token: str | None = None, namespace: str = "team-a") -> Path:
         """A kubeconfig with three contexts: ``main`` (the current one, in ``namespace``), ``team-b`` (the same user

@@ -8,46 +8,17 @@ sees audit.py), except where the test sets the environment of a child process.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.commands import cli, command, make_certs
-from tests.support.fake_apiserver import PREFIX, FakeApiserver, stored
+from tests.support.fake_apiserver import PREFIX, FakeApiserver, audited_cluster, stored
 from tests.support.https import free_port
 from webhook.rules import ruleset
 
-
-def objects() -> list[dict[str, Any]]:
-    return [
-        stored("my-pool", "default"),
-        stored("bogus-mode", "default", poolMode="bogus"),
-        stored("float-size", "team-a", poolSize=1.5),  # stored as a number before the webhook was installed
-        stored("ok-a", "team-a", connInfoSecretTarget={"name": "secret-a"}),
-        stored("long-project", "team-b", project="p" * 64, username=None),
-        stored("ok-b", "team-b"),
-        stored("ok-c", "team-b"),
-    ]
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_certs(tmp_path_factory.mktemp("apiserver-certs"), "localhost")
-
-
-@pytest.fixture
-def apiserver(certs: Path) -> Iterator[FakeApiserver]:
-    with FakeApiserver(certs, objects()) as server:
-        for namespace in ("default", "team-a", "team-b"):  # the Aiven token the pools name (authSecretRef)
-            server.put_secret(namespace, "aiven-token")
-        yield server
-
-
-@pytest.fixture
-def kubeconfig(apiserver: FakeApiserver, certs: Path, tmp_path: Path) -> Path:
-    return apiserver.kubeconfig(tmp_path / "kubeconfig", certs / "ca.crt")
+objects = audited_cluster  # the cluster of conftest's apiserver
 
 
 def audit(*args: str, env: dict[str, str] | None = None) -> tuple[int, Any, str]:

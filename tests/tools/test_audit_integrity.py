@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.commands import cli, make_certs
+from tests.support.commands import cli
 from tests.support.fake_apiserver import PARTIAL_METADATA, FakeApiserver, stored
 from tests.tools.test_audit import audit
 from webhook.tools import secret_checks
@@ -27,27 +27,15 @@ def pool(name: str, namespace: str, created: str, **spec: Any) -> dict[str, Any]
     return obj
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_certs(tmp_path_factory.mktemp("apiserver-certs"), "localhost")
-
-
 @pytest.fixture
 def apiserver(certs: Path) -> Iterator[FakeApiserver]:
     with FakeApiserver(certs) as server:
         yield server
 
 
-@pytest.fixture
-def kubeconfig(apiserver: FakeApiserver, certs: Path, tmp_path: Path) -> Path:
-    return apiserver.kubeconfig(tmp_path / "kubeconfig", certs / "ca.crt")
-
-
 def run(apiserver: FakeApiserver, kubeconfig: Path, objects: list[dict[str, Any]], *args: str) -> tuple[int, Any, str]:
     apiserver.load(objects)
-    for namespace in {o["metadata"]["namespace"] for o in objects}:
-        if (namespace, "aiven-token") not in apiserver.secrets:
-            apiserver.put_secret(namespace, "aiven-token")
+    apiserver.put_tokens()
     return audit("--kubeconfig", str(kubeconfig), "-A", "-o", "json", *args)
 
 

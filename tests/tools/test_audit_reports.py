@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ import pytest
 import yaml
 
 from tests.support import DATA
-from tests.support.commands import command, make_certs
-from tests.support.fake_apiserver import PREFIX, FakeApiserver, stored
+from tests.support.commands import command
+from tests.support.fake_apiserver import PREFIX, FakeApiserver, audited_cluster, stored
 from webhook.rules import ruleset
 from webhook.rules.ruleset import ruleset as rules_of
 from webhook.tools.report import policyreport
@@ -40,34 +39,7 @@ API = {
 FORMATS = list(API)
 
 
-def objects() -> list[dict[str, Any]]:
-    return [
-        stored("my-pool", "default"),
-        stored("bogus-mode", "default", poolMode="bogus"),
-        stored("float-size", "team-a", poolSize=1.5),
-        stored("ok-a", "team-a", connInfoSecretTarget={"name": "secret-a"}),
-        stored("long-project", "team-b", project="p" * 64, username=None),
-        stored("ok-b", "team-b"),
-        stored("ok-c", "team-b"),
-    ]
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_certs(tmp_path_factory.mktemp("apiserver-certs"), "localhost")
-
-
-@pytest.fixture
-def apiserver(certs: Path) -> Iterator[FakeApiserver]:
-    with FakeApiserver(certs, objects()) as server:
-        for namespace in ("default", "team-a", "team-b"):  # the Aiven token the pools name (authSecretRef)
-            server.put_secret(namespace, "aiven-token")
-        yield server
-
-
-@pytest.fixture
-def kubeconfig(apiserver: FakeApiserver, certs: Path, tmp_path: Path) -> Path:
-    return apiserver.kubeconfig(tmp_path / "kubeconfig", certs / "ca.crt")
+objects = audited_cluster  # the cluster of conftest's apiserver
 
 
 def audit(kubeconfig: Path, *args: str) -> tuple[int, str, str]:
