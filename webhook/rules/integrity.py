@@ -57,35 +57,34 @@ class Pool(NamedTuple):
         return f"{shown} ({', '.join(notes)})" if notes else shown
 
 
-def _string(value: Any) -> str | None:
+def _text(value: Any) -> str | None:
     return value if type(value) is str and value else None
 
 
 def pool_of(obj: Any, namespace: str = "") -> Pool | None:
     """The pool an object describes, or None when its identity is not there to read (a malformed object, which the
-    schema rules judge). ``namespace`` is the request's, for an object that does not say its own."""
+    schema rules judge). ``namespace`` is the request's, for an object that does not say its own. On the server's
+    path for every CREATE: plain lookups and one positional construction."""
     if type(obj) is not dict:
         return None
     metadata, spec = obj.get("metadata"), obj.get("spec")
     if type(metadata) is not dict or type(spec) is not dict:
         return None
-    name, project, service = _string(metadata.get("name")), _string(spec.get("project")), _string(
-        spec.get("serviceName"))
-    if name is None or project is None or service is None:
+    name, project, service = metadata.get("name"), spec.get("project"), spec.get("serviceName")
+    if not (type(name) is str and name and type(project) is str and project and type(service) is str and service):
         return None
-    target = spec.get("connInfoSecretTarget")
-    secret = _string(target.get("name")) if type(target) is dict else None
-    auth = spec.get("authSecretRef")
+    target, auth = spec.get("connInfoSecretTarget"), spec.get("authSecretRef")
+    secret = _text(target.get("name")) if type(target) is dict else None
     return Pool(
-        namespace=_string(metadata.get("namespace")) or namespace,
-        name=name,
-        project=project,
-        service=service,
-        secret=None if spec.get("connInfoSecretTargetDisabled") is True else (secret or name),
-        uid=_string(metadata.get("uid")) or "",
-        created=_string(metadata.get("creationTimestamp")) or "",
-        auth_secret=_string(auth.get("name")) if type(auth) is dict else None,
-        deleting=metadata.get("deletionTimestamp") is not None,
+        _text(metadata.get("namespace")) or namespace,
+        name,
+        project,
+        service,
+        None if spec.get("connInfoSecretTargetDisabled") is True else (secret or name),
+        _text(metadata.get("uid")) or "",
+        _text(metadata.get("creationTimestamp")) or "",
+        _text(auth.get("name")) if type(auth) is dict else None,
+        metadata.get("deletionTimestamp") is not None,
     )
 
 
@@ -174,9 +173,13 @@ def same_secret(pool: Pool, other: Pool) -> FieldError:
 
 def conflicts(pool: Pool, view: View) -> list[FieldError]:
     """What the other known pools make of ``pool``: 1 and 2, each naming the other object."""
-    found = [same_pool(pool, other) for other in _others(view.with_identity(pool.identity), pool)]
-    if pool.secret is not None:
-        found += [same_secret(pool, other) for other in _others(view.writing(pool.namespace, pool.secret), pool)]
+    found = []
+    same = view.with_identity(pool.identity)
+    if same:  # usually empty (a CREATE) or the pool itself (an UPDATE)
+        found += [same_pool(pool, other) for other in _others(same, pool)]
+    writers = view.writing(pool.namespace, pool.secret) if pool.secret is not None else ()
+    if writers:
+        found += [same_secret(pool, other) for other in _others(writers, pool)]
     return found
 
 

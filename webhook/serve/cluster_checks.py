@@ -79,28 +79,33 @@ def unchanged(obj: Any, old: Any) -> bool:
 _WATCHED = ("project", "serviceName", "connInfoSecretTarget", "connInfoSecretTargetDisabled", "authSecretRef")
 
 
-def check(cluster: Cluster, pool: Pool | None, old: Pool | None) -> tuple[Findings, Awaitable[None] | None]:
-    """The checks of a CREATE (``old`` None) or an UPDATE of ``pool``: what the view says at once, and the Secret
-    lookups still to make (an awaitable that adds what they find), if the request needs any."""
-    findings = Findings()
+def check(cluster: Cluster, pool: Pool | None, old: Pool | None) -> tuple[Findings | None, Awaitable[None] | None]:
+    """The checks of a CREATE (``old`` None) or an UPDATE of ``pool``: what the view says at once (None: nothing),
+    and the Secret lookups still to make (an awaitable that adds what they find to the findings), if any."""
     if pool is None:  # no identity to read: the schema rules judge the object
-        return findings, None
+        return None, None
     identity_changed = old is None or old.identity != pool.identity
     secret_changed = old is None or (old.namespace, old.secret) != (pool.namespace, pool.secret)
     auth_changed = old is None or old.auth_secret != pool.auth_secret
     if not (identity_changed or secret_changed or auth_changed):
-        return findings, None
+        return None, None
     unusable = cluster.unusable()
     if unusable is not None:
+        findings = Findings()
         findings.skipped(unusable)
         return findings, None
     found = integrity.conflicts(pool, cluster.pools)
+    wants_secret = secret_changed and pool.secret is not None
+    wants_auth = auth_changed and pool.auth_secret is not None
+    if not (found or wants_secret or wants_auth):
+        return None, None  # the usual CREATE of a pool that writes no Secret and names none: nothing more to do
+    findings = Findings()
     findings.errors += [e for e in found if (e.field == integrity.NAME and identity_changed)
                         or (e.field == integrity.SECRET_NAME and secret_changed)]
     lookups = []
-    if secret_changed and pool.secret is not None:
+    if wants_secret:
         lookups.append(_target(cluster, pool, findings))
-    if auth_changed and pool.auth_secret is not None:
+    if wants_auth:
         lookups.append(_auth(cluster, pool, findings))
     if not lookups:
         return findings, None

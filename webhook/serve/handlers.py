@@ -48,8 +48,10 @@ def validate(request: Request, enforcement: Enforcement = Enforcement.DENY, rule
         if not errors and not unchanged:
             return admission.ALLOWED  # the common path
         return _verdict(request, enforcement, errors, unchanged)
-    pool = integrity.pool_of(obj, request.namespace)
-    findings, pending = cluster_checks.check(cluster, pool, integrity.pool_of(old, request.namespace))
+    findings, pending = cluster_checks.check(cluster, integrity.pool_of(obj, request.namespace),
+                                             integrity.pool_of(old, request.namespace))
+    if findings is None:
+        return _verdict(request, enforcement, errors, unchanged)
     judged = _Judged(request, enforcement, errors, unchanged, findings)
     return judged.response() if pending is None else _after(pending, judged)
 
