@@ -33,9 +33,10 @@ def test_cpu_per_answer_short_run() -> None:
                             timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()
-            if line.startswith(("create-no-secret ", "validate-update "))]
+            if line.startswith(("create-no-secret ", "validate-update ", "create-2-lookups "))]
     # Each body on each server: off, on (300 pools), the Go peer; "vs off" only where the checks are on.
     assert [(row[0], " ".join(row[1:4])) for row in rows if "on," in row] == [
-        ("create-no-secret", "checks on, 300"), ("validate-update", "checks on, 300")]
-    assert len(rows) == 6 and all(row[-2].endswith("%") for row in rows if "on," in row)
-    assert "targets: checks on at most +5% CPU per answer" in result.stdout
+        ("create-no-secret", "checks on, 300"), ("validate-update", "checks on, 300"),
+        ("create-2-lookups", "checks on, 300")]
+    assert len(rows) == 9 and all(row[-2].endswith("%") for row in rows if "on," in row)
+    assert "checks on at most +5% CPU per answer" in result.stdout
