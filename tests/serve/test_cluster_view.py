@@ -357,3 +357,29 @@ def test_a_secret_lookup_is_bounded_by_the_timeout(apiserver: FakeApiserver,
         lookup(view, "team-a", "slow")
     assert time.perf_counter() - started < 1.5
     assert raised.value.reason == "unreachable" and "timed out" in str(raised.value)
+
+
+def test_requests_for_a_secret_being_read_share_the_read(apiserver: FakeApiserver,
+                                                         start_view: Callable[..., ClusterView]) -> None:
+    """A burst of CREATEs naming one Aiven token makes one request to the apiserver, not one each; a request whose
+    deadline passes does not cancel the read for the others, and nothing is remembered once it is done."""
+    view = start_view()
+    assert view.wait_synced(10)
+    apiserver.put_secret("team-a", "aiven-token")
+    apiserver.secret_delay = 0.3
+
+    async def burst() -> list[integrity.Secret | None]:
+        impatient = asyncio.ensure_future(asyncio.wait_for(view.secret("team-a", "aiven-token"), 0.05))
+        found = await asyncio.gather(*(view.secret("team-a", "aiven-token") for _ in range(5)),
+                                     view.secret("team-a", "other"))
+        with pytest.raises(TimeoutError):
+            await impatient
+        return list(found)
+
+    found = asyncio.run(burst())
+    assert [s.name if s else None for s in found] == ["aiven-token"] * 5 + [None]
+    asked = [r.path.rsplit("/", 1)[1] for r in apiserver.secret_requests()]
+    assert sorted(asked) == ["aiven-token", "other"]
+    apiserver.secret_delay = 0.0
+    assert lookup(view, "team-a", "aiven-token") is not None  # read again: nothing was kept
+    assert len(apiserver.secret_requests()) == 3
