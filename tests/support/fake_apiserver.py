@@ -2,7 +2,8 @@
 
 It answers ``GET /apis/aiven.io/v1alpha1/connectionpools`` and ``.../namespaces/{ns}/connectionpools`` as the
 apiserver does: a ``ConnectionPoolList`` page of at most ``limit`` items, with an opaque ``metadata.continue`` token
-while more remain, ``Status`` bodies for 401/403/404/410, bearer-token authentication. Every request is recorded.
+while more remain, ``Status`` bodies for 401/403/404/410, bearer-token authentication. Every request is recorded;
+a test can have a given request answered otherwise (``canned``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class FakeApiserver:
         self.forbidden_tokens = {"forbidden-token"}
         self.crd_installed = True
         self.expire_continue = False  # answer 410 Expired to the next request that carries a continue token
+        # Answers given instead, by the request's index (0 for the first): (status code, JSON body or None).
+        self.canned: dict[int, tuple[int, Any]] = {}
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_dir / "tls.crt", cert_dir / "tls.key")
@@ -70,8 +73,10 @@ class FakeApiserver:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
-    def answer(self, path: str, query: dict[str, list[str]], auth: str | None) -> tuple[int, dict[str, Any]]:
+    def answer(self, path: str, query: dict[str, list[str]], auth: str | None) -> tuple[int, Any]:
         self.requests.append((path, query))
+        if len(self.requests) - 1 in self.canned:
+            return self.canned[len(self.requests) - 1]
         if auth != f"Bearer {self.token}":
             if auth and auth.removeprefix("Bearer ") in self.forbidden_tokens:
                 return 403, status(403, "Forbidden", 'connectionpools.aiven.io is forbidden: User '
@@ -126,7 +131,7 @@ def _handler(fake: FakeApiserver) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             code, body = fake.answer(url.path, parse_qs(url.query), self.headers.get("Authorization"))
-            data = json.dumps(body).encode()
+            data = b"" if body is None else json.dumps(body).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
