@@ -51,7 +51,8 @@ class FakeApiserver:
         self.forbidden_tokens = {"forbidden-token"}
         self.crd_installed = True
         self.expire_continue = False  # answer 410 Expired to the next request that carries a continue token
-        # Answers given instead, by the request's index (0 for the first): (status code, JSON body or None).
+        # Answers given instead, by the request's index (0 for the first): (status code, a body to send as JSON,
+        # or bytes to send as they are, or None for none).
         self.canned: dict[int, tuple[int, Any]] = {}
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -131,7 +132,7 @@ def _handler(fake: FakeApiserver) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             code, body = fake.answer(url.path, parse_qs(url.query), self.headers.get("Authorization"))
-            data = b"" if body is None else json.dumps(body).encode()
+            data = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

@@ -170,6 +170,9 @@ def test_a_failure_on_a_later_page_is_reported_not_read_around(apiserver: FakeAp
     (503, None, "the server {url} answered 503 Service Unavailable"),
     (503, {"kind": "Status", "message": "  the apiserver\n is  shutting down "},
      "the server {url} answered 503 Service Unavailable: the apiserver is shutting down"),
+    # What a proxy in front of the apiserver may send: not a Status, so only the status line is shown.
+    (502, b"<html><body>Bad Gateway</body></html>", "the server {url} answered 502 Bad Gateway"),
+    (502, "Bad Gateway", "the server {url} answered 502 Bad Gateway"),
     (200, [], "the server's answer to a list was not a JSON object"),
 ])
 def test_what_the_server_answers_instead_of_a_list(apiserver: FakeApiserver, kubeconfig: Path, code: int, body: Any,
@@ -219,6 +222,9 @@ def test_an_unreadable_cluster_is_said_so_in_the_summary(apiserver: FakeApiserve
     apiserver.crd_installed = False
     result = command("audit", "--kubeconfig", str(kubeconfig))
     assert result.stdout == "0 ConnectionPools checked: 0 allowed, 0 denied; the cluster could not be read\n"
+    # JUnit: the failure to read is one test case in error, named for what could not be read (no file here).
+    junit = command("audit", "--kubeconfig", str(kubeconfig), "--output", "junit").stdout
+    assert '<testcase name="input" classname="input">' in junit
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -256,8 +262,10 @@ def test_untrusted_certificate(apiserver: FakeApiserver, tmp_path: Path) -> None
     config = apiserver.kubeconfig(tmp_path / "kubeconfig", other_ca)
     code, _, stderr = audit("--kubeconfig", str(config))
     assert code == 2
-    assert stderr.startswith(f"error: Unable to connect to the server 127.0.0.1:{apiserver.port}: TLS: ")
-    assert "CERTIFICATE_VERIFY_FAILED" in stderr and stderr.count("\n") == 1
+    # The TLS error itself, not urllib3's retry wrapper around it.
+    assert stderr.startswith(f"error: Unable to connect to the server 127.0.0.1:{apiserver.port}: TLS: "
+                             "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), stderr
+    assert stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize(("setup", "message"), [

@@ -220,6 +220,7 @@ def test_only_connection_pools_of_aiven_io_are_judged(tmp_path: Path) -> None:
     assert [(r["name"], r["allowed"]) for r in report["results"]] == [("versionless", False), ("listed", True)]
     assert [c["field"] for c in report["results"][0]["causes"]] == ["apiVersion"]
     assert (code, report["summary"]["skipped"]) == (1, 3)
+    assert run(str(path)).stdout.endswith("; 3 other objects skipped\n")
 
 
 def test_exclude(tmp_path: Path) -> None:

@@ -160,7 +160,7 @@ def fixed(tmp_path: Path, text: str, name: str = "p.yaml") -> tuple[str, str]:
 
 
 @pytest.mark.parametrize(("name", "written"), [
-    ("plain", "plain"), ("a.b", "a.b"),
+    ("plain", "plain"), ("a.b", "a.b"), ("Xy", "Xy"),
     # quoted where kubectl would read something else, or where a plain scalar could not start
     ('"on"', '"on"'), ('"1e3"', '"1e3"'), ('"0777"', '"0777"'), ('"~"', '"~"'), ("'a b'", '"a b"'),
     ('"x#y"', '"x#y"'), ('".ab"', '".ab"'), ('"-ab"', '"-ab"'),

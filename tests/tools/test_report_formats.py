@@ -231,6 +231,17 @@ def test_sarif_points_at_absolute_paths_with_file_uris(tmp_path: Path) -> None:
     assert notification["locations"] == [{"physicalLocation": {"artifactLocation": {"uri": gone}}}]
 
 
+def test_sarif_of_stdin_and_of_a_file_that_breaks_off(tmp_path: Path) -> None:
+    # A result read from stdin has nowhere to point but the object; a file's error points at its line.
+    (tmp_path / "broken.yaml").write_text("a: 1\n---\nspec: [\n")
+    result = run("-", "broken.yaml", "--output", "sarif", stdin=DOCUMENTS[2], cwd=tmp_path)
+    (run_,) = json.loads(result.stdout)["runs"]
+    assert [r["locations"] for r in run_["results"]] == [[{"logicalLocations": [
+        {"name": "pöol", "fullyQualifiedName": "ConnectionPool/team-b/pöol", "kind": "resource"}]}]]
+    assert run_["invocations"][0]["toolExecutionNotifications"][0]["locations"] == [{"physicalLocation": {
+        "artifactLocation": {"uri": "broken.yaml"}, "region": {"startLine": 4}}}]
+
+
 def test_sarif_of_a_clean_run(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(DOCUMENTS[0])
     (run_,) = json.loads(run("p.yaml", "--output", "sarif", cwd=tmp_path).stdout)["runs"]
