@@ -14,7 +14,7 @@ Secrets' GET, as ``audit`` and the server's view of the cluster use them.
   (``meta.k8s.io/v1``, ``metadata`` only) when the Accept header asks for it, the whole Secret (with its data)
   otherwise, so a test can tell which was asked for; 404 ``NotFound`` when there is none.
 - ``Status`` bodies for 401, 403, 404 and 410; bearer-token authentication; every request recorded (method, path,
-  query, Accept header).
+  query, Accept header); a test can have a given GET answered otherwise (``canned``).
 
 For the policy-report outputs it also serves Namespaces (``GET /api/v1/namespaces``, by label selector, and one by
 name) and the two report APIs (``policyreports.wgpolicyk8s.io/v1alpha2``, ``reports.openreports.io/v1alpha1``: list
@@ -127,6 +127,9 @@ class FakeApiserver:
         self.expired_as_http = False  # a watch from a compacted resourceVersion: HTTP 410, not an ERROR event
         self.refuse = False  # 403 to every request (RBAC taken away)
         self.secret_delay = 0.0  # seconds before answering a Secret's GET
+        # Answers given instead, by the GET's index in ``requests`` (0 for the first): (status code, a body to send as
+        # JSON, or bytes to send as they are, or None for none).
+        self.canned: dict[int, tuple[int, Any]] = {}
         self.requests: list[tuple[str, dict[str, list[str]]]] = []  # (path, query), as audit's tests read them
         self.recorded: list[Recorded] = []
         self.lock = threading.RLock()
@@ -613,8 +616,10 @@ def _chunk(handler: BaseHTTPRequestHandler, data: bytes) -> None:
     handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
 
-def _send_json(handler: BaseHTTPRequestHandler, code: int, body: dict[str, Any]) -> None:
-    data = orjson.dumps(body)  # the benchmark's lists of 100,000 objects: the stand-in must not be what is measured
+def _send_json(handler: BaseHTTPRequestHandler, code: int, body: Any) -> None:
+    # orjson: the benchmark's lists of 100,000 objects; the stand-in must not be what is measured. Bytes go as they
+    # are, None as an empty body (what a canned answer may be).
+    data = body if isinstance(body, bytes) else b"" if body is None else orjson.dumps(body)
     handler.send_response(code)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(data)))
@@ -673,6 +678,9 @@ def _handler(fake: FakeApiserver) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization")
             fake.requests.append((url.path, query))
             fake.recorded.append(Recorded("GET", url.path, query, accept))
+            if len(fake.requests) - 1 in fake.canned:
+                _send_json(self, *fake.canned[len(fake.requests) - 1])
+                return
             parts = url.path.split("/")
             if len(parts) == 7 and url.path.startswith("/api/v1/namespaces/") and parts[5] == "secrets":
                 _send_json(self, *fake.secret(unquote(parts[4]), unquote(parts[6]), accept, auth))

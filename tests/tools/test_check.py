@@ -184,6 +184,45 @@ def test_a_list_of_any_kind_is_flattened(tmp_path: Path) -> None:
     assert code == 1
     assert [(r["name"], r["line"], r["allowed"]) for r in report["results"]] == [("good", 5, True), ("bad", 9, False)]
     assert (report["summary"]["checked"], report["summary"]["skipped"]) == (2, 0)
+    # A cause is placed at its field's line within the item (SARIF shows it).
+    (result,) = json.loads(run(str(path), "--output", "sarif").stdout)["runs"][0]["results"]
+    assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 12}
+
+
+def test_every_input_is_read_after_one_that_cannot_be(tmp_path: Path) -> None:
+    # Missing, a name the system refuses, not UTF-8: each is an error of its own, and the next input is still read.
+    (tmp_path / "latin1.yaml").write_bytes(b"\xff")
+    (tmp_path / "good.yaml").write_text(manifest())
+    long_name = "x" * 300 + ".yaml"
+    result = run("missing.yaml", long_name, "latin1.yaml", "good.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("error: missing.yaml: no such file or directory\n"
+                             f"error: {long_name}: File name too long\n"
+                             "error: latin1.yaml: not UTF-8 text (byte 0)\n")
+    assert result.stdout == "1 ConnectionPool checked in 4 files: 1 allowed, 0 denied; 3 inputs could not be read\n"
+
+
+def test_nothing_left_to_read_is_zero_files(tmp_path: Path) -> None:
+    (tmp_path / "pool.yaml").write_text(manifest())
+    result = run(str(tmp_path), "--exclude", "*.yaml")
+    assert (result.returncode, result.stdout) == (0, "0 ConnectionPools checked in 0 files: 0 allowed, 0 denied\n")
+    assert run_json(str(tmp_path), "--exclude", "*.yaml")[1]["summary"]["files"] == 0
+
+
+def test_only_connection_pools_of_aiven_io_are_judged(tmp_path: Path) -> None:
+    # Another group's ConnectionPool, a scalar document and a List's other kinds are skipped; a ConnectionPool
+    # without an apiVersion is judged (and denied for it), and so is a pool that comes after other kinds in a List.
+    other_group = manifest("elsewhere").replace("aiven.io/v1alpha1", "example.com/v1")
+    no_version = manifest("versionless").replace("apiVersion: aiven.io/v1alpha1\n", "")
+    listed = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap}\n- " + (
+        manifest("listed").replace("\n", "\n  ").rstrip(" "))
+    path = tmp_path / "p.yaml"
+    path.write_text("\n---\n".join([other_group, "just text", no_version, listed]))
+    code, report = run_json(str(path))
+    assert [(r["name"], r["allowed"]) for r in report["results"]] == [("versionless", False), ("listed", True)]
+    assert [c["field"] for c in report["results"][0]["causes"]] == ["apiVersion"]
+    assert (code, report["summary"]["skipped"]) == (1, 3)
+    assert run(str(path)).stdout.endswith("; 3 other objects skipped\n")
 
 
 def test_exclude(tmp_path: Path) -> None:
@@ -335,17 +374,18 @@ def test_warn_prints_kubectl_warnings(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("apiVersion: aiven.io/v1alpha1\nkind: ConnectionPool\nmetadata: {name: n}\nspec:\n  poolSize: .nan\n",
-     "5: json: unsupported value: NaN"),
+     ":5: json: unsupported value: NaN"),
     ("apiVersion: aiven.io/v1alpha1\nkind: ConnectionPool\nmetadata: {name: n}\nspec:\n  ~: x\n",
-     "5: unsupported map key of type: <nil>"),
-    ("a: 1\n--- {b: 2}\n", "2: invalid Yaml document separator: {b: 2}"),
-    ("\xff", "not UTF-8"),
+     ":5: unsupported map key of type: <nil>, key: <nil>"),
+    ("a: 1\n--- {b: 2}\n", ":2: invalid Yaml document separator: {b: 2}"),
+    ("\xff", ": not UTF-8 text (byte 0)"),
 ])
 def test_input_kubectl_refuses_is_unreadable(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "p.yaml"
     path.write_bytes(text.encode("latin-1") if text == "\xff" else text.encode())
     result = run(str(path))
-    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert result.returncode == 2
+    assert result.stderr == f"error: {path}{message}\n"
 
 
 def test_a_refused_document_of_another_kind_is_only_skipped(tmp_path: Path) -> None:
@@ -361,6 +401,33 @@ def test_generate_name_is_judged_after_the_apiserver_names_it(tmp_path: Path) ->
     code, report = run_json(str(path))
     (result,) = report["results"]
     assert code == 0 and result["allowed"] and result["patch"] == [] and result["warnings"]
+    assert result["name"] == "pool-"  # what there is of the name yet
+
+
+def test_generate_name_is_judged_in_the_clusters_wording(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(HEAD + "metadata:\n  generateName: pool-\nspec:\n" + SPEC.replace("my-project", "p" * 64))
+    code, report = run_json(str(path), "--kubernetes-version", "1.28")
+    (result,) = report["results"]
+    assert code == 1 and [c["message"] for c in result["causes"]] == ["Too long: may not be longer than 63"]
+
+
+def test_a_name_wins_over_generate_name(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(HEAD + "metadata:\n  name: given\n  generateName: pool-\nspec:\n" + SPEC)
+    code, report = run_json(str(path))
+    assert code == 0 and report["results"][0]["name"] == "given"
+
+
+@pytest.mark.parametrize("metadata", ["{name: 5, namespace: 7}", "[]", "text"])
+def test_metadata_of_the_wrong_shape_is_judged_not_shown(tmp_path: Path, metadata: str) -> None:
+    # The rules deny it; the report names no object rather than print what is not a name.
+    path = tmp_path / "p.yaml"
+    path.write_text(HEAD + f"metadata: {metadata}\nspec:\n" + SPEC)
+    code, report = run_json(str(path))
+    (result,) = report["results"]
+    assert code == 1 and (result["name"], result["namespace"], result["allowed"]) == (None, None, False)
+    assert "metadata" in {c["field"].split(".")[0] for c in result["causes"]}
 
 
 def test_pre_commit_hook_definition() -> None:

@@ -119,6 +119,7 @@ def audit(rules: RuleSet, enforcement: Enforcement = Enforcement.DENY, *, namesp
     except urllib3.exceptions.HTTPError as exc:
         report.problems.append(Problem(kube.connection_message(exc, connection.server)))
     if report.problems:
+        report.results.clear()  # what a list that failed part way read is no snapshot of the cluster
         return done
     # Oldest first, as the objects came to be: each conflict is reported once, on the later object.
     in_order = [(at, pool) for _, at, pool in sorted(pools, key=lambda p: (p[0], p[2].namespace, p[2].name))]
