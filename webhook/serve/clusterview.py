@@ -97,6 +97,7 @@ class ClusterView:
         # (why, since when: time.monotonic()) while lists or watches fail; one attribute, so read in one piece.
         self._failing: tuple[Unreadable, float] | None = None
         self._failures = 0  # in a row: the backoff's exponent
+        self._jitter = random.Random()  # its own: the watch thread never moves the process's shared random state
         self._listed_at = 0.0  # time.monotonic() of the last list
         self._stopping = threading.Event()
         self._response: urllib3.BaseHTTPResponse | None = None  # the open watch, shut down by stop()
@@ -231,7 +232,7 @@ class ClusterView:
             return
         self._failures += 1
         first, cap = self._backoff
-        delay = min(cap, first * 2 ** min(self._failures - 1, 32)) * random.uniform(1.0, 1.5)
+        delay = min(cap, first * 2 ** min(self._failures - 1, 32)) * self._jitter.uniform(1.0, 1.5)
         metrics.CLUSTER_VIEW_FAILURES.labels(why.reason).inc()
         metrics.CLUSTER_VIEW_SYNCED.set(0)
         if self._failing is None:
@@ -319,7 +320,7 @@ class ClusterView:
         """Watch from the last resourceVersion until the apiserver ends the watch; whether it said anything."""
         connection = self._connection
         assert connection is not None
-        seconds = int(self._watch_seconds * (1 + random.random()))
+        seconds = int(self._watch_seconds * (1 + self._jitter.random()))
         query = [("watch", "1"), ("resourceVersion", self._resource_version), ("allowWatchBookmarks", "true"),
                  ("timeoutSeconds", str(seconds))]
         # The read timeout only catches a connection that died silently: the apiserver ends the watch first.
