@@ -23,6 +23,7 @@ from tests.support.metrics import https_metrics, sample
 from tests.support.reviews import pool, review, update
 from tests.support.servers import LiveServer, ServerProcess
 from webhook import cli
+from webhook.serve import cluster_checks
 
 PARTIAL = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 NOT_SYNCED = "cluster checks skipped: the view of the cluster's ConnectionPools is not synced yet"
@@ -198,3 +199,34 @@ def test_bad_cluster_options_are_refused_clearly(args: list[str], complaint: str
         cli.serve_settings(args)
     assert exited.value.code == 2
     assert complaint in capsys.readouterr().err
+
+
+def _stored_object(**spec: Any) -> dict[str, Any]:
+    base = {"project": "my-project", "serviceName": "my-pg", "databaseName": "db", "username": "u",
+            "connInfoSecretTarget": {"name": "conn"}, "authSecretRef": {"name": "token", "key": "t"}}
+    return {"metadata": {"name": "my-pool", "namespace": "team-a", "labels": {"a": "1"}}, "spec": {**base, **spec}}
+
+
+@pytest.mark.parametrize(("change", "checked"), [
+    ({"poolSize": 20}, False),
+    ({"metadata": {"labels": {"a": "2"}}}, False),
+    ({"project": "other"}, True),
+    ({"serviceName": "other"}, True),
+    ({"connInfoSecretTarget": {"name": "other"}}, True),
+    ({"connInfoSecretTarget": None}, True),
+    ({"connInfoSecretTargetDisabled": True}, True),
+    ({"authSecretRef": {"name": "other", "key": "t"}}, True),
+    ({"metadata": {"name": "renamed"}}, True),
+])
+def test_an_update_is_checked_against_the_cluster_only_when_it_changes_what_the_checks_read(
+        change: dict[str, Any], checked: bool) -> None:
+    """The usual UPDATE (labels, a new poolSize) is not looked up at all; one that changes the identity, the Secret
+    it writes or the Secret it reads is."""
+    old = _stored_object()
+    new = _stored_object(**{k: v for k, v in change.items() if k != "metadata"})
+    if change.get("connInfoSecretTarget", "") is None:
+        del new["spec"]["connInfoSecretTarget"]
+    new["metadata"].update(change.get("metadata", {}))
+    assert cluster_checks.unchanged(new, old) is not checked
+    assert cluster_checks.unchanged(old, old)
+    assert not cluster_checks.unchanged(None, old) and not cluster_checks.unchanged({"spec": []}, old)

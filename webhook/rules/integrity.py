@@ -57,14 +57,13 @@ class Pool(NamedTuple):
         return f"{shown} ({', '.join(notes)})" if notes else shown
 
 
-def _text(value: Any) -> str | None:
-    return value if type(value) is str and value else None
+_new_pool = tuple.__new__  # a Pool built without the generated __new__'s Python frame: pool_of is on the hot path
 
 
 def pool_of(obj: Any, namespace: str = "") -> Pool | None:
     """The pool an object describes, or None when its identity is not there to read (a malformed object, which the
     schema rules judge). ``namespace`` is the request's, for an object that does not say its own. On the server's
-    path for every CREATE: plain lookups and one positional construction."""
+    path for every CREATE, so written flat: plain lookups, no calls but the dicts' ``get``, one tuple."""
     if type(obj) is not dict:
         return None
     metadata, spec = obj.get("metadata"), obj.get("spec")
@@ -73,19 +72,30 @@ def pool_of(obj: Any, namespace: str = "") -> Pool | None:
     name, project, service = metadata.get("name"), spec.get("project"), spec.get("serviceName")
     if not (type(name) is str and name and type(project) is str and project and type(service) is str and service):
         return None
-    target, auth = spec.get("connInfoSecretTarget"), spec.get("authSecretRef")
-    secret = _text(target.get("name")) if type(target) is dict else None
-    return Pool(
-        _text(metadata.get("namespace")) or namespace,
+    secret: str | None = name
+    if spec.get("connInfoSecretTargetDisabled") is True:
+        secret = None
+    else:
+        target = spec.get("connInfoSecretTarget")
+        if type(target) is dict:
+            named = target.get("name")
+            if type(named) is str and named:
+                secret = named
+    auth = spec.get("authSecretRef")
+    auth_secret = auth.get("name") if type(auth) is dict else None
+    own_namespace, uid, created = metadata.get("namespace"), metadata.get("uid"), metadata.get("creationTimestamp")
+    return _new_pool(Pool, (
+        own_namespace if type(own_namespace) is str and own_namespace else namespace,
         name,
         project,
         service,
-        None if spec.get("connInfoSecretTargetDisabled") is True else (secret or name),
-        _text(metadata.get("uid")) or "",
-        _text(metadata.get("creationTimestamp")) or "",
-        _text(auth.get("name")) if type(auth) is dict else None,
+        secret,
+        uid if type(uid) is str else "",
+        created if type(created) is str else "",
+        auth_secret if type(auth_secret) is str and auth_secret else None,
         metadata.get("deletionTimestamp") is not None,
-    )
+        "",
+    ))
 
 
 class View(Protocol):
@@ -99,8 +109,11 @@ class View(Protocol):
 class Index:
     """Pools by identity and by the Secret they write, kept current with :meth:`put` and :meth:`remove` (a watch's
     events, a list's items, a run of manifests). Small for 100,000 pools: each lookup entry is a tuple of the pools
-    that share it (usually one), replaced whole on each change, so a reader in another thread gets one consistent
-    tuple without a copy, and one key tuple per pool is shared by the three maps."""
+    that share it (usually one), and one key tuple per pool is shared by the three maps.
+
+    One thread may write while others read, without a lock: each entry is replaced whole (one dict assignment), and
+    :meth:`put` adds a pool's new entries before it takes its old ones away, so every lookup sees the state before
+    the change or after it, and never misses a pool that is in both."""
 
     def __init__(self) -> None:
         self.pools: dict[tuple[str, str], Pool] = {}
@@ -115,12 +128,15 @@ class Index:
         old = self.pools.get(key)
         if old == pool:
             return
-        if old is not None:
-            self.remove(key)
         self.pools[key] = pool
-        _add(self._by_identity, pool.identity, pool)
-        if pool.secret is not None:
-            _add(self._by_secret, (pool.namespace, pool.secret), pool)
+        _put(self._by_identity, pool.identity, pool)
+        if old is not None and old.identity != pool.identity:
+            _discard(self._by_identity, old.identity, key)
+        secret = (pool.namespace, pool.secret) if pool.secret is not None else None
+        if secret is not None:
+            _put(self._by_secret, secret, pool)
+        if old is not None and old.secret is not None and (old.namespace, old.secret) != secret:
+            _discard(self._by_secret, (old.namespace, old.secret), key)
 
     def remove(self, key: tuple[str, str]) -> None:
         pool = self.pools.pop(key, None)
@@ -137,8 +153,10 @@ class Index:
         return self._by_secret.get((namespace, secret), ())
 
 
-def _add(index: dict[Any, tuple[Pool, ...]], at: Any, pool: Pool) -> None:
-    index[at] = (*index.get(at, ()), pool)
+def _put(index: dict[Any, tuple[Pool, ...]], at: Any, pool: Pool) -> None:
+    """``pool`` in the entry ``at``, in place of the pool of the same key if there is one: one assignment."""
+    key = pool.key
+    index[at] = (*(other for other in index.get(at, ()) if other.key != key), pool)
 
 
 def _discard(index: dict[Any, tuple[Pool, ...]], at: Any, key: tuple[str, str]) -> None:

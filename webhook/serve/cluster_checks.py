@@ -63,7 +63,8 @@ class Findings:
 
 
 def unchanged(obj: Any, old: Any) -> bool:
-    """Whether an UPDATE leaves everything the checks look at as it was (the usual UPDATE: no pool is built)."""
+    """Whether an UPDATE leaves everything the checks look at as it was: the name, and the spec fields that make the
+    identity, the Secret written and the Secret read. The usual UPDATE, so written flat (no loop, no pool built)."""
     if type(obj) is not dict or type(old) is not dict:
         return False
     spec, old_spec = obj.get("spec"), old.get("spec")
@@ -71,12 +72,11 @@ def unchanged(obj: Any, old: Any) -> bool:
     if type(spec) is not dict or type(old_spec) is not dict or type(metadata) is not dict or type(
             old_metadata) is not dict:
         return False
-    return metadata.get("name") == old_metadata.get("name") and all(
-        spec.get(field) == old_spec.get(field) for field in _WATCHED)
-
-
-# The spec fields the checks read: the identity, the Secret written, the Secret read.
-_WATCHED = ("project", "serviceName", "connInfoSecretTarget", "connInfoSecretTargetDisabled", "authSecretRef")
+    now, was = spec.get, old_spec.get
+    return (metadata.get("name") == old_metadata.get("name") and now("project") == was("project")
+            and now("serviceName") == was("serviceName") and now("connInfoSecretTarget") == was("connInfoSecretTarget")
+            and now("connInfoSecretTargetDisabled") == was("connInfoSecretTargetDisabled")
+            and now("authSecretRef") == was("authSecretRef"))
 
 
 def check(cluster: Cluster, pool: Pool | None, old: Pool | None) -> tuple[Findings | None, Awaitable[None] | None]:

@@ -90,7 +90,7 @@ class ClusterView:
         self._page_size, self._watch_seconds = page_size, watch_seconds
         self._stale_after, self._backoff = stale_after, backoff
         self._connection: kube.Connection | None = None
-        self._lock = threading.Lock()  # held by the watch thread for one index update; readers take it to read
+        self._lock = threading.Lock()  # held by the watch thread for one index update, and by snapshot()
         self._index = Index()
         self._resource_version = ""
         self._synced = threading.Event()
@@ -112,19 +112,19 @@ class ClusterView:
 
     @property
     def pools(self) -> View:
-        return self
+        # The index itself, read without the lock (see Index): the checks' lookups cost no more than the dicts'.
+        # One index per request, so a relist that swaps in a new one mid-request is not seen half-way.
+        return self._index
 
     @property
     def timeout(self) -> float:
         return self._timeout
 
     def with_identity(self, identity: tuple[str, str, str]) -> Iterable[Pool]:
-        with self._lock:
-            return self._index.with_identity(identity)
+        return self._index.with_identity(identity)
 
     def writing(self, namespace: str, secret: str) -> Iterable[Pool]:
-        with self._lock:
-            return self._index.writing(namespace, secret)
+        return self._index.writing(namespace, secret)
 
     def unusable(self) -> Unreadable | None:
         """Why the ConnectionPools known cannot be trusted now: not listed yet, or the watch failing for longer than
