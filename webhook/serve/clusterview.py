@@ -233,14 +233,16 @@ class ClusterView:
         self._failures += 1
         first, cap = self._backoff
         delay = min(cap, first * 2 ** min(self._failures - 1, 32)) * self._jitter.uniform(1.0, 1.5)
+        # The state first, then the metrics and the log that report it: whoever sees the failure counted (a
+        # scrape, a test) finds the view saying why.
+        if self._failing is None:
+            self._failing = (why, time.monotonic())
+            log.log(logging.INFO if routine else logging.WARNING, "cluster view: %s; retrying with backoff", why)
+        else:
+            self._failing = (why, self._failing[1])
+            log.debug("cluster view: still failing: %s", why)
         metrics.CLUSTER_VIEW_FAILURES.labels(why.reason).inc()
         metrics.CLUSTER_VIEW_SYNCED.set(0)
-        if self._failing is None:
-            log.log(logging.INFO if routine else logging.WARNING, "cluster view: %s; retrying with backoff", why)
-            self._failing = (why, time.monotonic())
-        else:
-            log.debug("cluster view: still failing: %s", why)
-            self._failing = (why, self._failing[1])
         self._stopping.wait(delay)
 
     def _working(self) -> None:
