@@ -174,6 +174,13 @@ def api_message(code: int, reason: str, message: str, server: str, action: str) 
     return f"the server {server} answered {code} {one_line(reason)}{detail}"
 
 
+def missing_resource(server: str, resource: str, kind: str, message: str = "") -> str:
+    """A 404 for a whole resource (``connectionpools.aiven.io/v1alpha1``): its CRD is not installed. ``message`` is
+    the apiserver's own, if it sent one."""
+    detail = f": {message}" if message else ""
+    return f"the server {server} has no resource {resource} (is the {kind} CRD installed?){detail}"
+
+
 def connection_message(exc: BaseException, server: str) -> str:
     """No answer from ``server``, in kubectl's words."""
     reason = getattr(exc, "reason", None) or exc

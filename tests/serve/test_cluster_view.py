@@ -259,6 +259,18 @@ def test_a_forbidden_list_leaves_the_view_not_synced(apiserver: FakeApiserver,
     assert unusable is not None and unusable.reason == "not_synced"
 
 
+def test_a_cluster_without_the_crd_leaves_the_view_not_synced_saying_so(
+        apiserver: FakeApiserver, start_view: Callable[..., ClusterView], caplog: pytest.LogCaptureFixture) -> None:
+    apiserver.crd_installed = False
+    failures = counter("connectionpool_webhook_cluster_view_failures_total", reason="error")
+    view = start_view(**FAST)
+    eventually(lambda: counter("connectionpool_webhook_cluster_view_failures_total", reason="error") > failures)
+    unusable = view.unusable()
+    assert unusable is not None and unusable.reason == "not_synced"
+    assert ("has no resource connectionpools.aiven.io/v1alpha1 (is the ConnectionPool CRD installed?); retrying "
+            "with backoff") in caplog.text
+
+
 def test_rbac_taken_away_makes_the_view_stale_saying_so(apiserver: FakeApiserver,
                                                         start_view: Callable[..., ClusterView]) -> None:
     view = start_view(**FAST)

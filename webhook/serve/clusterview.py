@@ -482,10 +482,9 @@ def _refused(response: urllib3.BaseHTTPResponse, body: bytes, connection: kube.C
     """An HTTP error answer as a failure: ``forbidden`` for 403 (RBAC), ``error`` for the rest. ``action`` is what
     was refused; None for a list or watch of the ConnectionPools."""
     code, message = response.status, kube.status_message(body)
-    resource = f"connectionpools.{connectionpool.GROUP}"
+    resource = f"{connectionpool.RESOURCE}.{connectionpool.GROUP}"
     if code == 404 and action is None:
-        text = (f"the server {connection.server} has no resource {resource}/{connectionpool.VERSION} (is the "
-                "ConnectionPool CRD installed?)")
+        text = kube.missing_resource(connection.server, f"{resource}/{connectionpool.VERSION}", connectionpool.KIND)
     else:
         text = kube.api_message(code, response.reason or "", message, connection.server,
                                 action or f"list and watch {resource}")

@@ -207,8 +207,8 @@ class _Writer:
     def _failed(self, action: str, exc: ApiException) -> str:
         message = kube.status_message(exc.body)
         if exc.status == 404 and not _names_an_object(exc):
-            return (f"cannot {action}: the server {self.server} has no resource {self.kind.resource}/"
-                    f"{self.kind.version} (is the {self.kind.kind} CRD installed?){': ' + message if message else ''}")
+            return f"cannot {action}: " + kube.missing_resource(
+                self.server, f"{self.kind.resource}/{self.kind.version}", self.kind.kind, message)
         return f"cannot {action}: " + kube.api_message(exc.status or 0, exc.reason or "", message, self.server, action)
 
     def _unreachable(self, exc: Exception) -> str:

@@ -147,7 +147,7 @@ def _api_message(exc: ApiException, connection: Connection) -> str:
     """The apiserver's own Status message where it sent one (it names the user, verb and resource)."""
     message = kube.status_message(exc.body)
     if exc.status == 404:
-        return (f"the server {connection.server} has no resource connectionpools.{connectionpool.GROUP}/"
-                f"{connectionpool.VERSION} (is the ConnectionPool CRD installed?){': ' + message if message else ''}")
+        return kube.missing_resource(connection.server, f"{connectionpool.RESOURCE}.{connectionpool.GROUP}/"
+                                     f"{connectionpool.VERSION}", connectionpool.KIND, message)
     return kube.api_message(exc.status or 0, exc.reason or "", message, connection.server,
                             f"list connectionpools.{connectionpool.GROUP}")
