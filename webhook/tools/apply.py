@@ -25,8 +25,7 @@ from webhook.tools.report.policyreport import ANNOTATIONS, LABELS, MANAGED_BY, K
 
 PAGE_SIZE = 100  # reports weigh up to 1 MiB each: a page of them is what the list holds in memory at once
 SELECTOR = ",".join(f"{key}={value}" for key, value in LABELS.items())
-# (connect, read) seconds for each request, as audit's.
-REQUEST_TIMEOUT = (10.0, 60.0)
+REQUEST_TIMEOUT = kube.REQUEST_TIMEOUT  # (connect, read) seconds for each request, as every read of the cluster
 
 
 class Stop(Exception):
