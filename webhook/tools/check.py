@@ -124,8 +124,7 @@ def check_text(text: str, name: str, rules: RuleSet, report: Report, file: FileC
                 result = judge(obj, rules, file=name, line=document.line_of(*path),
                                locate=_locator(document, path))
                 report.results.append(result)
-                pool = integrity.pool_of(obj) if pools is not None else None
-                if pool is not None and pools is not None:
+                if pools is not None and (pool := integrity.pool_of(obj)) is not None:
                     pools.append((len(report.results) - 1, pool._replace(where=result.where)))
                 if file is not None:
                     file.found.append(Found(document, path, result))

@@ -68,13 +68,14 @@ def cross_check(results: list[Result], pools: Sequence[tuple[int, Pool]]) -> int
     return seen
 
 
-def with_conflicts(result: Result, errors: Sequence[FieldError], line: int | None = None) -> Result:
-    """``result`` denied for ``errors`` found among other objects (the integrity rules) too."""
+def with_conflicts(result: Result, errors: Sequence[FieldError]) -> Result:
+    """``result`` denied for ``errors`` found among other objects (the integrity rules) too, each at the object's
+    line."""
     return replace(
         result,
         allowed=False,
         causes=(*result.causes, *map(_cause, errors)),
-        cause_lines=(*result.cause_lines, *(line or result.line or 0 for _ in errors)) if result.cause_lines else (),
+        cause_lines=(*result.cause_lines, *(result.line or 0 for _ in errors)) if result.cause_lines else (),
         warn_texts=(*result.warn_texts, *map(warning, errors)),
     )
 
