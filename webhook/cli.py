@@ -123,9 +123,14 @@ def _rules(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RuleSet
     return ruleset(_release(args, parser), words)
 
 
-def _finish(found: Report, output: str, exit_zero: bool = False) -> None:
+def _finish(found: Report, output: str, exit_zero: bool = False) -> NoReturn:
+    _emit(found, report.render(found, output), exit_zero)
+
+
+def _emit(found: Report, text: str, exit_zero: bool) -> NoReturn:
+    """What the run could not read or look at on stderr, ``text`` on stdout, and the exit status."""
     sys.stderr.write(problems_text(found))
-    sys.stdout.write(report.render(found, output))
+    sys.stdout.write(text)
     sys.stdout.flush()
     raise SystemExit(_exit_code(found, exit_zero))
 
@@ -184,21 +189,15 @@ def _audit_reports(done: Audit, args: argparse.Namespace) -> NoReturn:
     documents = policyreport.documents(found, kind)
     found.notes.extend(policyreport.notes(documents))
     if not args.apply:
-        sys.stderr.write(problems_text(found))
-        sys.stdout.write(policyreport.to_yaml(documents))
-        sys.stdout.flush()
-        raise SystemExit(_exit_code(found, args.exit_zero))
-    summary = summary_line(found)
+        _emit(found, policyreport.to_yaml(documents), args.exit_zero)
+    summary, lines = summary_line(found), []
     if connection is not None and not found.problems:
         applied = apply.apply(connection, kind, documents, done.scope)
         found.problems.extend(Problem(problem) for problem in applied.problems)
-        sys.stdout.write("".join(line + "\n" for line in applied.lines))
+        lines = applied.lines
         if applied.problems:
             summary += f"; the {kind.kind}s could not all be written"
-    sys.stderr.write(problems_text(found))
-    sys.stdout.write(summary + "\n")
-    sys.stdout.flush()
-    raise SystemExit(_exit_code(found, args.exit_zero))
+    _emit(found, "".join(line + "\n" for line in [*lines, summary]), args.exit_zero)
 
 
 def _policy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
